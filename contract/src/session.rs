@@ -1,0 +1,83 @@
+//! Signed anonymous-session tokens: `{session id}.{expiry unix seconds}.{HMAC-SHA256 hex}`.
+//!
+//! command-api issues them; query-api verifies them with the same secret and no lookup.
+
+use chrono::{DateTime, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use crate::secret::Secret;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token's signature does not match")]
+    BadSignature,
+    #[error("the session has expired")]
+    Expired,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionSigner {
+    secret: Secret,
+}
+
+impl SessionSigner {
+    pub fn new(secret: Secret) -> Self {
+        Self { secret }
+    }
+
+    fn mac(&self, body: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes())
+            .expect("HMAC takes keys of any length");
+        mac.update(body.as_bytes());
+        mac
+    }
+
+    pub fn issue(&self, session_id: Uuid, expires_at: DateTime<Utc>) -> String {
+        let body = format!("{session_id}.{}", expires_at.timestamp());
+        let sig = hex::encode(self.mac(&body).finalize().into_bytes());
+        format!("{body}.{sig}")
+    }
+
+    /// The session id of a valid, unexpired token.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Uuid, TokenError> {
+        let (body, sig) = token.rsplit_once('.').ok_or(TokenError::Malformed)?;
+        let (id, expiry) = body.split_once('.').ok_or(TokenError::Malformed)?;
+        let session_id = Uuid::parse_str(id).map_err(|_| TokenError::Malformed)?;
+        let expiry: i64 = expiry.parse().map_err(|_| TokenError::Malformed)?;
+        let sig = hex::decode(sig).map_err(|_| TokenError::Malformed)?;
+        self.mac(body)
+            .verify_slice(&sig)
+            .map_err(|_| TokenError::BadSignature)?;
+        let expires_at = Utc.timestamp_opt(expiry, 0).single().ok_or(TokenError::Malformed)?;
+        if expires_at <= now {
+            return Err(TokenError::Expired);
+        }
+        Ok(session_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_token_verifies_until_it_expires_and_only_with_its_secret() {
+        let signer = SessionSigner::new(Secret::new("s3cret"));
+        let id = Uuid::now_v7();
+        let now = Utc::now();
+        let token = signer.issue(id, now + Duration::hours(1));
+        assert_eq!(signer.verify(&token, now), Ok(id));
+        assert_eq!(signer.verify(&token, now + Duration::hours(2)), Err(TokenError::Expired));
+        let other = SessionSigner::new(Secret::new("other"));
+        assert_eq!(other.verify(&token, now), Err(TokenError::BadSignature));
+        let forged = token.replacen(&id.to_string(), &Uuid::now_v7().to_string(), 1);
+        assert_eq!(signer.verify(&forged, now), Err(TokenError::BadSignature));
+        assert_eq!(signer.verify("nonsense", now), Err(TokenError::Malformed));
+    }
+}
