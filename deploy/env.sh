@@ -1,0 +1,44 @@
+# Sourced by every deploy script and by .ci/run: one place for paths, ports and URLs.
+# Everything can be overridden from the environment.
+
+# CI may start us with a bare environment: find home, cargo and the toolchain anyway.
+if [ -z "${HOME:-}" ]; then
+  HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
+  export HOME
+fi
+case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
+
+export VITRINE_HOME=${VITRINE_HOME:-$HOME/.vitrine}           # build cache, broker, logs: outside the clone
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$VITRINE_HOME/target}
+export VITRINE_LOGS=${VITRINE_LOGS:-$VITRINE_HOME/logs}
+export TANSU_BIN=${TANSU_BIN:-$VITRINE_HOME/tansu/bin/tansu}
+export PGBOUNCER_BIN=${PGBOUNCER_BIN:-$VITRINE_HOME/pgbouncer/bin/pgbouncer}
+
+export PG_PORT=${PG_PORT:-5432}
+export PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
+export KAFKA_PORT=${KAFKA_PORT:-9092}
+export REDIS_PORT=${REDIS_PORT:-6379}
+export NGINX_PORT=${NGINX_PORT:-8080}
+export COMMAND_API_PORT=${COMMAND_API_PORT:-8081}
+export QUERY_API_PORT=${QUERY_API_PORT:-8082}       # instances take consecutive ports from here
+export QUERY_API_INSTANCES=${QUERY_API_INSTANCES:-2}
+export PROJECTOR_PORT=${PROJECTOR_PORT:-8090}
+
+# Tests talk to the services directly; the running store goes through PgBouncer (deploy/up.sh).
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/postgres}
+export REDIS_URL=${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT}
+export KAFKA_BROKERS=${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}
+
+mkdir -p "$VITRINE_LOGS"
+
+# Waits until TCP port $1 on 127.0.0.1 accepts connections, at most $2 seconds.
+wait_port() {
+  local port=$1 secs=${2:-30} i=0
+  while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    i=$((i + 1))
+    [ "$i" -ge $((secs * 10)) ] && return 1
+    sleep 0.1
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what Vitrine needs and is missing on a Debian machine. Idempotent: each step
+# checks first, so a second run installs nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/env.sh"
+
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have psql || need_pkgs+=(postgresql postgresql-client)
+have redis-server || need_pkgs+=(redis-server)
+have nginx || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
+have wrk || need_pkgs+=(wrk)
+have cmake || need_pkgs+=(cmake)
+have cc || need_pkgs+=(build-essential)
+have pkg-config || need_pkgs+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || need_pkgs+=(libssl-dev)
+dpkg -s libsasl2-dev >/dev/null 2>&1 || need_pkgs+=(libsasl2-dev)
+dpkg -s zlib1g-dev >/dev/null 2>&1 || need_pkgs+=(zlib1g-dev)
+dpkg -s libevent-dev >/dev/null 2>&1 || need_pkgs+=(libevent-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "install: Debian packages ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "install: cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+# The Kafka-API broker: tansu, built once outside the clone (~12 minutes on 2 cores).
+if [ ! -x "$TANSU_BIN" ]; then
+  echo "install: tansu 0.6.0 (Kafka-API broker, SQLite storage; about 12 minutes)"
+  CARGO_TARGET_DIR="$VITRINE_HOME/tansu-target" cargo install tansu --version 0.6.0 --locked \
+    --no-default-features --features libsql,postgres,dynostore --root "$VITRINE_HOME/tansu"
+  rm -rf "$VITRINE_HOME/tansu-target"
+fi
+
+bash "$here/pgbouncer/install.sh"
+echo "install: everything is present"

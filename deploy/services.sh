@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Starts (or stops) the services Vitrine runs on: PostgreSQL, Redis and the Kafka-API
+# broker. A service already running is reused; running `start` twice is harmless.
+#   deploy/services.sh start | stop-broker | status
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/env.sh"
+
+start_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then echo "postgresql: running on $PG_PORT"; return; fi
+  local v
+  v=$(ls /etc/postgresql | sort -V | tail -1)
+  pg_ctlcluster --skip-systemctl-redirect "$v" main start
+  for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+  pg_isready -h 127.0.0.1 -p "$PG_PORT" >/dev/null || { echo "postgresql: did not start" >&2; exit 1; }
+  echo "postgresql: started on $PG_PORT"
+}
+
+start_redis() {
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then echo "redis: running on $REDIS_PORT"; return; fi
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile "$VITRINE_LOGS/redis.log"
+  wait_port "$REDIS_PORT" 10 || { echo "redis: did not start (see $VITRINE_LOGS/redis.log)" >&2; exit 1; }
+  echo "redis: started on $REDIS_PORT"
+}
+
+start_broker() {
+  if port_open "$KAFKA_PORT"; then echo "broker: running on $KAFKA_PORT"; return; fi
+  [ -x "$TANSU_BIN" ] || { echo "broker: $TANSU_BIN is missing: run deploy/install.sh" >&2; exit 1; }
+  # tansu resolves the SQLite path against its working directory.
+  mkdir -p "$VITRINE_HOME/broker"
+  (
+    cd "$VITRINE_HOME/broker"
+    nohup "$TANSU_BIN" broker \
+      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "sqlite://tansu.db" >"$VITRINE_LOGS/broker.log" 2>&1 &
+    echo $! >"$VITRINE_HOME/broker/pid"
+  )
+  wait_port "$KAFKA_PORT" 30 || { echo "broker: did not start (see $VITRINE_LOGS/broker.log)" >&2; exit 1; }
+  echo "broker: tansu started on $KAFKA_PORT"
+}
+
+stop_broker() {
+  local pidfile="$VITRINE_HOME/broker/pid"
+  if [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; then echo "broker: stopped"; fi
+  rm -f "$pidfile"
+}
+
+case "${1:-start}" in
+  start) start_postgres; start_redis; start_broker ;;
+  stop-broker) stop_broker ;;
+  status)
+    pg_isready -h 127.0.0.1 -p "$PG_PORT" || true
+    redis-cli -p "$REDIS_PORT" ping || true
+    port_open "$KAFKA_PORT" && echo "broker: up" || echo "broker: down" ;;
+  *) echo "usage: $0 start|stop-broker|status" >&2; exit 2 ;;
+esac
