@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// What kind of aggregate a stream belongs to; also the prefix of its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StreamKind {
     Category,
