@@ -16,6 +16,20 @@ start_postgres() {
   echo "postgresql: started on $PG_PORT"
 }
 
+# Parallel tests each hold a few pools: make room once (needs a restart to take effect).
+tune_postgres() {
+  local max
+  max=$(psql -X -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'SHOW max_connections')
+  if [ "$max" -lt 400 ]; then
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'ALTER SYSTEM SET max_connections = 400'
+    local v
+    v=$(ls /etc/postgresql | sort -V | tail -1)
+    pg_ctlcluster --skip-systemctl-redirect "$v" main restart
+    for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.1; done
+    echo "postgresql: max_connections raised from $max to 400"
+  fi
+}
+
 start_redis() {
   if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then echo "redis: running on $REDIS_PORT"; return; fi
   mkdir -p /var/lib/redis /var/log/redis
@@ -49,7 +63,7 @@ stop_broker() {
 }
 
 case "${1:-start}" in
-  start) start_postgres; start_redis; start_broker ;;
+  start) start_postgres; tune_postgres; start_redis; start_broker ;;
   stop-broker) stop_broker ;;
   status)
     pg_isready -h 127.0.0.1 -p "$PG_PORT" || true

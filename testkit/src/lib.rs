@@ -46,7 +46,7 @@ pub async fn fresh_database() -> TestDb {
     conn.close().await.ok();
     let opts = admin.clone().database(&name);
     let pool = PgPoolOptions::new()
-        .max_connections(20)
+        .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
         .connect_with(opts.clone())
         .await
