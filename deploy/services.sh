@@ -46,7 +46,7 @@ start_broker() {
   mkdir -p "$VITRINE_HOME/broker"
   (
     cd "$VITRINE_HOME/broker"
-    nohup "$TANSU_BIN" broker \
+    setsid nohup "$TANSU_BIN" broker \
       --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
       --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
       --storage-engine "sqlite://tansu.db" >"$VITRINE_LOGS/broker.log" 2>&1 &

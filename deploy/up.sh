@@ -49,7 +49,7 @@ common_env=(
 )
 start() { # name port command...
   local name=$1 port=$2; shift 2
-  env "${common_env[@]}" LISTEN_ADDR="127.0.0.1:$port" nohup "$@" >"$VITRINE_LOGS/$name.log" 2>&1 &
+  env "${common_env[@]}" LISTEN_ADDR="127.0.0.1:$port" setsid nohup "$@" >"$VITRINE_LOGS/$name.log" 2>&1 &
   echo $! >"$RUN_DIR/$name.pid"
   wait_port "$port" 30 || fail "$name did not listen on $port (see $VITRINE_LOGS/$name.log)"
   echo "up: $name on 127.0.0.1:$port"

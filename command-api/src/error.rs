@@ -103,7 +103,9 @@ impl ApiError {
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict { .. } => ("conflict", "Conflict"),
             ApiError::TooLarge => ("payload-too-large", "Request body too large"),
-            ApiError::UnsupportedMediaType => ("unsupported-media-type", "Body must be application/json"),
+            ApiError::UnsupportedMediaType => {
+                ("unsupported-media-type", "Body must be application/json")
+            }
             ApiError::Rejected { .. } => ("rejected", "The command was rejected"),
             ApiError::Internal(_) => ("could-not-record", "The command could not be recorded"),
         };
@@ -115,7 +117,9 @@ impl ApiError {
                 (detail.clone(), errors.clone())
             }
             ApiError::TooLarge => ("the body is over the size limit".to_owned(), vec![]),
-            ApiError::UnsupportedMediaType => ("send Content-Type: application/json".to_owned(), vec![]),
+            ApiError::UnsupportedMediaType => {
+                ("send Content-Type: application/json".to_owned(), vec![])
+            }
             ApiError::Internal(_) => ("please retry later".to_owned(), vec![]),
         };
         let mut body = json!({
@@ -125,7 +129,13 @@ impl ApiError {
             "detail": detail,
             "errors": errors,
         });
-        if let (ApiError::Conflict { extra: Some(extra), .. }, Some(obj)) = (self, body.as_object_mut()) {
+        if let (
+            ApiError::Conflict {
+                extra: Some(extra), ..
+            },
+            Some(obj),
+        ) = (self, body.as_object_mut())
+        {
             if let Some(extra) = extra.as_object() {
                 for (k, v) in extra {
                     obj.insert(k.clone(), v.clone());
@@ -154,8 +164,10 @@ impl IntoResponse for ApiError {
             header::HeaderValue::from_static("application/problem+json"),
         );
         if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
         }
         res
     }

@@ -27,3 +27,20 @@ pub use event::{Event, OrderLine, StreamId, StreamKind};
 /// The migrations of `migrations/` (event store, write model, read models), embedded.
 /// Every program runs them at start-up; sqlx serializes concurrent runs with a lock.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Runs [`MIGRATOR`]. sqlx serializes migrations with a session-level advisory lock,
+/// which PgBouncer's transaction pooling would break: behind PgBouncer, pass the direct
+/// (unpooled) URL (`DATABASE_DIRECT_URL`) and the migrations run on a connection of
+/// their own.
+pub async fn migrate(pool: &sqlx::PgPool, direct_url: Option<&str>) -> Result<(), sqlx::migrate::MigrateError> {
+    use sqlx::Connection;
+    match direct_url {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            MIGRATOR.run(&mut conn).await?;
+            conn.close().await.ok();
+            Ok(())
+        }
+        None => MIGRATOR.run(pool).await,
+    }
+}

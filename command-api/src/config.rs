@@ -1,0 +1,95 @@
+//! command-api's configuration, from the environment (12-factor) with localhost defaults.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use vitrine_contract::secret::Secret;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "command-api",
+    about = "Vitrine's write side: commands, event store, outbox relay"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Apply migrations, serve HTTP and run the outbox relay (the default).
+    Serve,
+    /// Apply migrations and exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/vitrine"
+    )]
+    pub database_url: String,
+    #[arg(long, env = "DB_POOL_MAX", default_value_t = 16)]
+    pub db_pool_max: u32,
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
+    pub listen_addr: String,
+    #[arg(long, env = "SESSION_SECRET", default_value = "dev-session-secret")]
+    pub session_secret: Secret,
+    #[arg(long, env = "ADMIN_TOKEN", default_value = "dev-admin-token")]
+    pub admin_token: Secret,
+    /// Largest accepted request body.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    pub body_limit_bytes: usize,
+    #[command(flatten)]
+    pub relay: RelayConfig,
+}
+
+/// What the outbox relay needs; broker-specific settings stay here (production runs Apache Kafka).
+#[derive(Debug, Clone, Args)]
+pub struct RelayConfig {
+    /// Unpooled URL for session-scoped work: the relay's leader lock and migrations
+    /// (PgBouncer's transaction pooling would break both). Defaults to DATABASE_URL.
+    #[arg(long, env = "DATABASE_DIRECT_URL")]
+    pub database_direct_url: Option<String>,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "vitrine.events")]
+    pub kafka_topic: String,
+    #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 6)]
+    pub kafka_partitions: i32,
+    #[arg(long, env = "KAFKA_REPLICATION", default_value_t = 1)]
+    pub kafka_replication: i32,
+    /// How long the producer retries one message before the relay backs off and resends.
+    #[arg(long, env = "RELAY_MESSAGE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub message_timeout_ms: u64,
+    #[arg(long, env = "RELAY_LINGER_MS", default_value_t = 2)]
+    pub linger_ms: u64,
+    #[arg(long, env = "RELAY_BATCH", default_value_t = 1000)]
+    pub batch: i64,
+    /// Idle poll interval of the leader.
+    #[arg(long, env = "RELAY_POLL_MS", default_value_t = 10)]
+    pub poll_ms: u64,
+    /// How often a standby tries to become leader.
+    #[arg(long, env = "RELAY_STANDBY_MS", default_value_t = 1000)]
+    pub standby_ms: u64,
+}
+
+impl RelayConfig {
+    pub fn poll(&self) -> Duration {
+        Duration::from_millis(self.poll_ms)
+    }
+    pub fn standby(&self) -> Duration {
+        Duration::from_millis(self.standby_ms)
+    }
+}
+
+impl Config {
+    /// The defaults, as if no variable were set (tests override fields).
+    pub fn defaults() -> Self {
+        Cli::parse_from(["command-api"]).config
+    }
+}

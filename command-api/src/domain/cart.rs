@@ -1,0 +1,254 @@
+//! A session's cart: lines of product and quantity (1..=999 each).
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+use vitrine_contract::Event;
+
+use super::DomainError;
+
+pub const MAX_QUANTITY: i32 = 999;
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cart {
+    pub session_id: Uuid,
+    /// product id → quantity, in id order (the order checkout locks products in).
+    pub lines: BTreeMap<Uuid, i32>,
+}
+
+/// What the route looked up about the product a command names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductInfo {
+    pub id: Uuid,
+    pub discontinued: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Add {
+        product: ProductInfo,
+        quantity: i32,
+    },
+    /// 0 removes the line.
+    Set {
+        product: ProductInfo,
+        quantity: i32,
+    },
+    Remove {
+        product_id: Uuid,
+    },
+}
+
+fn available(product: &ProductInfo) -> Result<(), DomainError> {
+    if product.discontinued {
+        return Err(DomainError::invalid(
+            "product_id",
+            "the product is discontinued",
+        ));
+    }
+    Ok(())
+}
+
+pub fn decide(cart: &Cart, command: Command) -> Result<Vec<Event>, DomainError> {
+    let session_id = cart.session_id;
+    match command {
+        Command::Add { product, quantity } => {
+            if !(1..=MAX_QUANTITY).contains(&quantity) {
+                return Err(DomainError::invalid(
+                    "quantity",
+                    "must be between 1 and 999",
+                ));
+            }
+            available(&product)?;
+            let total = cart.lines.get(&product.id).copied().unwrap_or(0) + quantity;
+            if total > MAX_QUANTITY {
+                return Err(DomainError::invalid(
+                    "quantity",
+                    "the line would hold more than 999",
+                ));
+            }
+            Ok(vec![Event::CartItemAdded {
+                session_id,
+                product_id: product.id,
+                added: quantity,
+                quantity: total,
+            }])
+        }
+        Command::Set {
+            product,
+            quantity: 0,
+        } => decide(
+            cart,
+            Command::Remove {
+                product_id: product.id,
+            },
+        ),
+        Command::Set { product, quantity } => {
+            if !(0..=MAX_QUANTITY).contains(&quantity) {
+                return Err(DomainError::invalid(
+                    "quantity",
+                    "must be between 0 and 999",
+                ));
+            }
+            available(&product)?;
+            Ok(vec![Event::CartItemQuantitySet {
+                session_id,
+                product_id: product.id,
+                quantity,
+            }])
+        }
+        Command::Remove { product_id } => {
+            if !cart.lines.contains_key(&product_id) {
+                return Err(DomainError::NotFound("cart item"));
+            }
+            Ok(vec![Event::CartItemRemoved {
+                session_id,
+                product_id,
+            }])
+        }
+    }
+}
+
+pub fn apply(mut cart: Cart, event: &Event) -> Cart {
+    match event {
+        Event::CartItemAdded {
+            session_id,
+            product_id,
+            quantity,
+            ..
+        }
+        | Event::CartItemQuantitySet {
+            session_id,
+            product_id,
+            quantity,
+        } => {
+            cart.session_id = *session_id;
+            cart.lines.insert(*product_id, *quantity);
+        }
+        Event::CartItemRemoved { product_id, .. } => {
+            cart.lines.remove(product_id);
+        }
+        Event::CartCheckedOut { .. } => cart.lines.clear(),
+        _ => {}
+    }
+    cart
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product() -> ProductInfo {
+        ProductInfo {
+            id: Uuid::now_v7(),
+            discontinued: false,
+        }
+    }
+
+    #[test]
+    fn adding_twice_accumulates_the_line() {
+        let cart = Cart {
+            session_id: Uuid::now_v7(),
+            lines: BTreeMap::new(),
+        };
+        let p = product();
+        let first = decide(
+            &cart,
+            Command::Add {
+                product: p,
+                quantity: 2,
+            },
+        )
+        .unwrap();
+        let cart = first.iter().fold(cart, apply);
+        let second = decide(
+            &cart,
+            Command::Add {
+                product: p,
+                quantity: 3,
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            second[0],
+            Event::CartItemAdded {
+                added: 3,
+                quantity: 5,
+                ..
+            }
+        ));
+        assert_eq!(second.iter().fold(cart, apply).lines[&p.id], 5);
+    }
+
+    #[test]
+    fn quantities_beyond_999_or_below_1_are_rejected() {
+        let p = product();
+        let cart = Cart {
+            session_id: Uuid::now_v7(),
+            lines: [(p.id, 990)].into(),
+        };
+        for quantity in [0, -1, 1000] {
+            assert!(matches!(
+                decide(&cart, Command::Add { product: p, quantity }),
+                Err(DomainError::Invalid { ref field, .. }) if field == "quantity"
+            ));
+        }
+        assert!(decide(
+            &cart,
+            Command::Add {
+                product: p,
+                quantity: 10
+            }
+        )
+        .is_err());
+        assert!(decide(
+            &cart,
+            Command::Add {
+                product: p,
+                quantity: 9
+            }
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn setting_zero_removes_and_removing_a_missing_line_is_not_found() {
+        let p = product();
+        let cart = Cart {
+            session_id: Uuid::now_v7(),
+            lines: [(p.id, 1)].into(),
+        };
+        let events = decide(
+            &cart,
+            Command::Set {
+                product: p,
+                quantity: 0,
+            },
+        )
+        .unwrap();
+        assert!(matches!(events[0], Event::CartItemRemoved { .. }));
+        let empty = events.iter().fold(cart, apply);
+        assert!(empty.lines.is_empty());
+        assert_eq!(
+            decide(&empty, Command::Remove { product_id: p.id }),
+            Err(DomainError::NotFound("cart item"))
+        );
+    }
+
+    #[test]
+    fn a_discontinued_product_cannot_be_added() {
+        let cart = Cart::default();
+        let p = ProductInfo {
+            id: Uuid::now_v7(),
+            discontinued: true,
+        };
+        assert!(decide(
+            &cart,
+            Command::Add {
+                product: p,
+                quantity: 1
+            }
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! command-api: Vitrine's write side.
+//!
+//! Each command is validated, checked against the write model and recorded in ONE
+//! PostgreSQL transaction: write-model rows, `events` rows, `outbox` rows and the
+//! idempotency row. The request path never talks to Kafka: the relay ([`outbox`]) does,
+//! one leader at a time.
+//!
+//! Layout:
+//! - [`config`]: the typed configuration (environment, localhost defaults);
+//! - [`routes`]: one module per resource (sessions, categories, products, cart, checkout, orders, ops);
+//! - [`domain`]: pure deciders (cart, checkout, order state machine, product stock);
+//! - [`event_store`]: appending events and their outbox rows in one statement;
+//! - [`idempotency`]: `Idempotency-Key` claims and replays;
+//! - [`extract`], [`auth`], [`error`], [`response`]: request parsing, callers, problem+json, answers;
+//! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows);
+//! - [`testing`]: `TestApp`, the real app on a fresh database and topic, for tests of any crate.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod event_store;
+pub mod extract;
+pub mod idempotency;
+pub mod outbox;
+pub mod response;
+pub mod routes;
+pub mod testing;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use vitrine_contract::session::SessionSigner;
+
+pub use config::{Config, RelayConfig};
+pub use routes::app;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub signer: SessionSigner,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: Config, metrics: PrometheusHandle) -> Self {
+        Self {
+            signer: SessionSigner::new(config.session_secret.clone()),
+            pool,
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+}
+
+/// The pool command-api works with.
+pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(config.db_pool_max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await?)
+}
+
+/// Applies the migrations (sqlx serializes concurrent runs), on the direct connection
+/// when one is configured.
+pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
+    vitrine_contract::migrate(pool, config.relay.database_direct_url.as_deref()).await?;
+    Ok(())
+}
+
+/// Migrates, starts the relay and serves until `shutdown` resolves, draining in-flight requests.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pool = connect(&config).await?;
+    migrate(&pool, &config).await?;
+    let relay = outbox::Relay::spawn(config.relay.clone(), pool.clone());
+    let state = AppState::new(pool, config, vitrine_contract::telemetry::install_metrics());
+    tracing::info!(addr = %listener.local_addr()?, "command-api listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    relay.abort();
+    Ok(())
+}

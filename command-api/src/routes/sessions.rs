@@ -1,0 +1,45 @@
+//! `POST /api/v1/sessions/`: an anonymous shopper session (a signed token, nothing stored).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{Duration, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::extract::CommandHeaders;
+use crate::idempotency::{self, Idempotency};
+use crate::response::CommandOk;
+use crate::AppState;
+
+pub const SESSION_DAYS: i64 = 7;
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+) -> Result<CommandOk, ApiError> {
+    let idem = Idempotency::new("anonymous", headers.idempotency_key, &headers.bodyless_hash);
+    let issue = || {
+        let session_id = Uuid::now_v7();
+        let expires_at = Utc::now() + Duration::days(SESSION_DAYS);
+        CommandOk {
+            status: StatusCode::CREATED,
+            body: json!({
+                "session_id": session_id,
+                "token": state.signer.issue(session_id, expires_at),
+                "expires_at": expires_at,
+            }),
+        }
+    };
+    if idem.is_none() {
+        return Ok(issue());
+    }
+    let mut tx = state.pool.begin().await?;
+    if let Some(replay) = idempotency::begin(&idem, &mut tx).await? {
+        return Ok(replay);
+    }
+    let answer = issue();
+    idempotency::finish(&idem, &mut tx, &answer).await?;
+    tx.commit().await?;
+    Ok(answer)
+}
