@@ -10,12 +10,14 @@ use crate::event::{DecodeError, Event};
 
 /// Who caused an event and why; stored in `events.metadata`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Metadata {
     /// One id per request, shared by every event it caused.
     pub correlation_id: Option<Uuid>,
     /// The event or command that caused this one, where known.
     pub causation_id: Option<Uuid>,
     /// `admin` or `session:{id}`.
+    #[serde(default)]
     pub actor: String,
     pub idempotency_key: Option<String>,
 }

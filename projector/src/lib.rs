@@ -1,0 +1,134 @@
+//! The projector: consumes the events the relay publishes and keeps every read model
+//! in Redis (hot) and PostgreSQL (durable), idempotently and order-safe.
+//!
+//! Layout:
+//! - [`world`]: the pure fold (per-stream entities, last applied versions, what an event touches);
+//! - [`render`]: pure renderers from a world to document bytes, shared by every path;
+//! - [`apply`]: one batch through both stores (gap filling, render locks, fenced writes);
+//! - [`store`]: every SQL statement and Redis command;
+//! - [`consumer`]: the Kafka consumer-group loop (commit after write, retry with backoff);
+//! - [`verify`]: a fresh whole-history fold compared with both stores;
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+
+pub mod apply;
+pub mod consumer;
+pub mod http;
+pub mod render;
+pub mod store;
+pub mod verify;
+pub mod world;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use apply::{apply_batch, BatchReport, Incoming};
+pub use verify::{verify, Difference};
+
+/// The projector's configuration, from the environment.
+#[derive(Debug, Clone, clap::Parser)]
+pub struct Config {
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/vitrine"
+    )]
+    pub database_url: String,
+    #[arg(long, env = "DB_POOL_MAX", default_value_t = 8)]
+    pub db_pool_max: u32,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    #[arg(long, env = "REDIS_PREFIX", default_value = "vitrine:")]
+    pub redis_prefix: String,
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "vitrine.events")]
+    pub kafka_topic: String,
+    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "vitrine-projector")]
+    pub kafka_group_id: String,
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8090")]
+    pub listen_addr: String,
+    /// Most messages applied in one batch.
+    #[arg(long, env = "PROJECTOR_BATCH_MAX", default_value_t = 2000)]
+    pub batch_max: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        <Config as clap::Parser>::parse_from(["projector"])
+    }
+}
+
+pub async fn connect_db(config: &Config) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(config.db_pool_max)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await?)
+}
+
+/// Follows `rm_live.version` (so a rebuild's flip is picked up within a second) and
+/// exports position and lag.
+async fn follow_live(pool: PgPool, version: Arc<AtomicI32>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Ok(v) = store::live_version(&pool).await {
+            if version.swap(v, Ordering::Relaxed) != v {
+                tracing::info!(version = v, "following read-model version");
+            }
+            if let Ok((applied, max, _)) = store::progress(&pool, v).await {
+                metrics::gauge!("vitrine_projector_position").set(applied as f64);
+                metrics::gauge!("vitrine_projector_lag_events").set((max - applied).max(0) as f64);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Runs the projector until `shutdown` resolves: migrations, the HTTP endpoints on
+/// `listener`, and the consumer loop (which finishes and commits its batch in hand).
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = vitrine_contract::telemetry::install_metrics();
+    let pool = connect_db(&config).await?;
+    vitrine_contract::MIGRATOR.run(&pool).await?;
+    let redis_client = redis::Client::open(config.redis_url.as_str())?;
+    let redis = redis::aio::ConnectionManager::new(redis_client.clone()).await?;
+    let live = Arc::new(AtomicI32::new(store::live_version(&pool).await?));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let follower = tokio::spawn(follow_live(pool.clone(), live.clone(), stop_rx.clone()));
+    let state = http::AppState {
+        pool: pool.clone(),
+        redis: redis.clone(),
+        metrics,
+    };
+    let mut http_stop = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, http::app(state))
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    tracing::info!(topic = %config.kafka_topic, group = %config.kafka_group_id, "projector running");
+    let consumed = consumer::consume(&config, pool, redis, live, stop_rx).await;
+    let _ = follower.await;
+    server.await??;
+    consumed
+}

@@ -1,0 +1,187 @@
+//! Shared by the integration tests: an isolated database and Redis prefix, and a way to
+//! record events into the event store the way command-api does.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use projector::{apply_batch, BatchReport, Incoming};
+use serde_json::Value;
+use uuid::Uuid;
+use vitrine_contract::{Event, Metadata, OrderLine, RecordedEvent};
+use vitrine_testkit::TestDb;
+
+pub struct Harness {
+    pub db: TestDb,
+    pub prefix: String,
+    pub redis: redis::aio::MultiplexedConnection,
+    versions: HashMap<String, i64>,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self {
+            db: vitrine_testkit::fresh_database().await,
+            prefix: vitrine_testkit::unique_prefix(),
+            redis: vitrine_testkit::redis().await,
+            versions: HashMap::new(),
+        }
+    }
+
+    /// Appends an event to its stream in `events` (next version), as command-api does.
+    pub async fn record(&mut self, event: Event) -> RecordedEvent {
+        let stream = event.stream().to_string();
+        let version = self.versions.get(&stream).copied().unwrap_or(0) + 1;
+        self.versions.insert(stream.clone(), version);
+        let (event_type, schema_version, payload) = event.to_parts();
+        self.insert_raw(&stream, version, event_type, schema_version, payload)
+            .await
+    }
+
+    pub async fn insert_raw(
+        &mut self,
+        stream: &str,
+        version: i64,
+        event_type: &str,
+        schema_version: i32,
+        payload: Value,
+    ) -> RecordedEvent {
+        self.versions.insert(stream.to_owned(), version);
+        let metadata = Metadata {
+            actor: "admin".into(),
+            ..Metadata::default()
+        };
+        let kind = stream.split('-').next().unwrap_or("unknown");
+        sqlx::query_as::<_, RecordedEvent>(
+            "INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             RETURNING position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at",
+        )
+        .bind(stream)
+        .bind(kind)
+        .bind(version)
+        .bind(event_type)
+        .bind(schema_version)
+        .bind(&payload)
+        .bind(serde_json::to_value(&metadata).unwrap())
+        .fetch_one(&self.db.pool)
+        .await
+        .expect("insert event")
+    }
+
+    pub async fn apply(&mut self, recs: &[RecordedEvent]) -> BatchReport {
+        let items: Vec<Incoming> = recs.iter().cloned().map(Incoming::Event).collect();
+        apply_batch(&self.db.pool, &mut self.redis, &self.prefix, 1, &items)
+            .await
+            .expect("batch applies")
+    }
+
+    /// The document in Redis, checked to be the same bytes as in PostgreSQL.
+    pub async fn doc(&mut self, key: &str) -> Option<Value> {
+        let rkey = format!("{}v1:{key}", self.prefix);
+        let in_redis: Option<String> = redis::cmd("HGET")
+            .arg(&rkey)
+            .arg("doc")
+            .query_async(&mut self.redis)
+            .await
+            .unwrap();
+        let in_pg: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT doc FROM rm_docs WHERE rm_version = 1 AND key = $1")
+                .bind(key)
+                .fetch_optional(&self.db.pool)
+                .await
+                .unwrap();
+        let in_redis = in_redis.filter(|d| !d.is_empty());
+        let in_pg = in_pg.and_then(|(d,)| d);
+        assert_eq!(in_redis, in_pg, "Redis and PostgreSQL disagree on {key}");
+        in_redis.map(|d| serde_json::from_str(&d).unwrap())
+    }
+
+    pub async fn assert_verified(&self) {
+        let diffs = projector::verify(
+            &self.db.pool,
+            &vitrine_testkit::redis_url(),
+            &self.prefix,
+            1,
+        )
+        .await
+        .expect("verify runs");
+        let shown: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+        assert!(
+            diffs.is_empty(),
+            "verify found differences:\n{}",
+            shown.join("\n")
+        );
+    }
+
+    /// Every live document in PostgreSQL, key → bytes.
+    pub async fn all_docs(&self) -> Vec<(String, String)> {
+        projector::store::pg_docs(&self.db.pool, 1).await.unwrap()
+    }
+}
+
+pub fn category(id: Uuid, name: &str, parent_id: Option<Uuid>) -> Event {
+    Event::CategoryCreated {
+        category_id: id,
+        name: name.into(),
+        slug: vitrine_contract::event::slugify(name),
+        parent_id,
+    }
+}
+
+pub fn product(id: Uuid, name: &str, price_cents: i64, category_id: Uuid, stock: i32) -> Event {
+    Event::ProductCreated {
+        product_id: id,
+        sku: format!("SKU-{}", &id.simple().to_string()[24..]),
+        slug: vitrine_contract::event::slugify(name),
+        name: name.into(),
+        description: format!("All about {name}"),
+        price_cents,
+        currency: "EUR".into(),
+        category_id,
+        stock,
+        image: Some(format!("https://img.example/{id}.jpg")),
+        attributes: serde_json::json!({"z": 1, "a": {"y": true, "b": [1, 2]}}),
+    }
+}
+
+pub fn update(id: Uuid) -> Event {
+    Event::ProductUpdated {
+        product_id: id,
+        name: None,
+        description: None,
+        price_cents: None,
+        currency: None,
+        category_id: None,
+        image: None,
+        attributes: None,
+    }
+}
+
+pub fn line(product_id: Uuid, name: &str, unit: i64, quantity: i32) -> OrderLine {
+    OrderLine {
+        product_id,
+        sku: "SKU".into(),
+        name: name.into(),
+        unit_price_cents: unit,
+        quantity,
+        line_total_cents: unit * i64::from(quantity),
+    }
+}
+
+pub fn placed(order_id: Uuid, session_id: Uuid, lines: Vec<OrderLine>) -> Event {
+    let total_cents = lines.iter().map(|l| l.line_total_cents).sum();
+    Event::OrderPlaced {
+        order_id,
+        session_id,
+        lines,
+        total_cents,
+        currency: "EUR".into(),
+    }
+}
+
+impl Harness {
+    /// Every event of the store, in position order.
+    pub async fn all_events(&self) -> Vec<RecordedEvent> {
+        projector::store::all_events(&self.db.pool).await.unwrap()
+    }
+}

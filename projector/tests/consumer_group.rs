@@ -1,0 +1,176 @@
+//! The projector as a program: a consumer group on a real broker, killed and restarted,
+//! two instances sharing the work.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use projector::Config;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use uuid::Uuid;
+use vitrine_contract::{Event, RecordedEvent};
+
+/// Plays the relay: publishes each event keyed by its stream.
+async fn publish(topic: &str, recs: &[RecordedEvent]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", vitrine_testkit::kafka_brokers())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for rec in recs {
+        let value = rec.to_json();
+        producer
+            .send(
+                FutureRecord::to(topic).key(&rec.stream_id).payload(&value),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("the broker takes the event");
+    }
+}
+
+fn config(h: &Harness, topic: &str, group: &str) -> Config {
+    Config {
+        database_url: h.db.url.clone(),
+        db_pool_max: 4,
+        redis_url: vitrine_testkit::redis_url(),
+        redis_prefix: h.prefix.clone(),
+        kafka_brokers: vitrine_testkit::kafka_brokers(),
+        kafka_topic: topic.to_owned(),
+        kafka_group_id: group.to_owned(),
+        listen_addr: "127.0.0.1:0".into(),
+        batch_max: 50,
+    }
+}
+
+/// Starts a projector; the sender stops it gracefully.
+async fn start(
+    config: Config,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(projector::run(config, listener, async move {
+        let _ = rx.await;
+    }));
+    (tx, task)
+}
+
+/// Waits (bounded) until every stream has applied its last version, then verifies.
+async fn wait_caught_up(h: &Harness, recs: &[RecordedEvent]) {
+    let want = recs.len() as i64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let (applied,): (Option<i64>,) =
+            sqlx::query_as("SELECT sum(version)::int8 FROM rm_entities WHERE rm_version = 1")
+                .fetch_one(&h.db.pool)
+                .await
+                .unwrap();
+        if applied == Some(want) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "projector did not catch up: {applied:?} of {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // the Redis write follows the PostgreSQL commit; give it a moment, bounded
+    for _ in 0..50 {
+        let diffs = projector::verify(&h.db.pool, &vitrine_testkit::redis_url(), &h.prefix, 1)
+            .await
+            .unwrap();
+        if diffs.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    h.assert_verified().await;
+}
+
+async fn shop(h: &mut Harness, products: usize) -> Vec<RecordedEvent> {
+    let cat = Uuid::now_v7();
+    let mut recs = vec![h.record(category(cat, "Garden", None)).await];
+    for i in 0..products {
+        let p = Uuid::now_v7();
+        recs.push(
+            h.record(product(p, &format!("Tool {i}"), 100 + i as i64, cat, 20))
+                .await,
+        );
+        recs.push(
+            h.record(Event::StockAdjusted {
+                product_id: p,
+                delta: -1,
+                stock: 19,
+            })
+            .await,
+        );
+        let s = Uuid::now_v7();
+        recs.push(
+            h.record(Event::CartItemAdded {
+                session_id: s,
+                product_id: p,
+                added: 1,
+                quantity: 1,
+            })
+            .await,
+        );
+    }
+    recs
+}
+
+#[tokio::test]
+async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
+    let mut h = Harness::new().await;
+    let topic = vitrine_testkit::unique_topic(6).await;
+    let group = format!("g-{}", Uuid::now_v7().simple());
+    let recs = shop(&mut h, 60).await;
+    publish(&topic, &recs[..120]).await;
+
+    let (_stop, task) = start(config(&h, &topic, &group)).await;
+    // let it get somewhere, then kill it without any chance to finish
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM rm_docs")
+            .fetch_one(&h.db.pool)
+            .await
+            .unwrap();
+        if n > 0 || tokio::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    let _ = task.await;
+
+    publish(&topic, &recs[120..]).await;
+    let (stop, task) = start(config(&h, &topic, &group)).await;
+    wait_caught_up(&h, &recs).await;
+    let _ = stop.send(());
+    task.await.unwrap().expect("a clean stop");
+}
+
+#[tokio::test]
+async fn two_instances_share_the_partitions_and_one_stopping_hands_over_its_work() {
+    let mut h = Harness::new().await;
+    let topic = vitrine_testkit::unique_topic(6).await;
+    let group = format!("g-{}", Uuid::now_v7().simple());
+    let (stop_a, task_a) = start(config(&h, &topic, &group)).await;
+    let (stop_b, task_b) = start(config(&h, &topic, &group)).await;
+    let first = shop(&mut h, 30).await;
+    publish(&topic, &first).await;
+    wait_caught_up(&h, &first).await;
+
+    let _ = stop_a.send(());
+    task_a.await.unwrap().expect("a clean stop");
+    let more = shop(&mut h, 30).await;
+    publish(&topic, &more).await;
+    let all: Vec<RecordedEvent> = first.iter().chain(more.iter()).cloned().collect();
+    wait_caught_up(&h, &all).await;
+    let _ = stop_b.send(());
+    task_b.await.unwrap().expect("a clean stop");
+}
