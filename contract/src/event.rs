@@ -226,7 +226,9 @@ pub enum Event {
 pub enum DecodeError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
-    #[error("event {event_type} has schema version {found}, newer than this program knows ({known})")]
+    #[error(
+        "event {event_type} has schema version {found}, newer than this program knows ({known})"
+    )]
     FutureSchema {
         event_type: String,
         found: i32,
@@ -294,9 +296,8 @@ impl Event {
     /// The stream this event belongs to.
     pub fn stream(&self) -> StreamId {
         match self {
-            Event::CategoryCreated { category_id, .. } | Event::CategoryRenamed { category_id, .. } => {
-                StreamId::category(*category_id)
-            }
+            Event::CategoryCreated { category_id, .. }
+            | Event::CategoryRenamed { category_id, .. } => StreamId::category(*category_id),
             Event::ProductCreated { product_id, .. }
             | Event::ProductUpdated { product_id, .. }
             | Event::ProductDiscontinued { product_id }
@@ -327,7 +328,11 @@ impl Event {
     }
 
     /// Reads a stored event, upcasting an older `schema_version` first.
-    pub fn from_parts(event_type: &str, schema_version: i32, payload: Value) -> Result<Event, DecodeError> {
+    pub fn from_parts(
+        event_type: &str,
+        schema_version: i32,
+        payload: Value,
+    ) -> Result<Event, DecodeError> {
         let known = current_schema_version(event_type)
             .ok_or_else(|| DecodeError::UnknownType(event_type.to_owned()))?;
         if schema_version > known {
@@ -338,13 +343,12 @@ impl Event {
             });
         }
         let payload = crate::upcast::upcast(event_type, schema_version, payload);
-        serde_json::from_value(serde_json::json!({ "type": event_type, "payload": payload })).map_err(|source| {
-            DecodeError::Payload {
+        serde_json::from_value(serde_json::json!({ "type": event_type, "payload": payload }))
+            .map_err(|source| DecodeError::Payload {
                 event_type: event_type.to_owned(),
                 schema_version,
                 source,
-            }
-        })
+            })
     }
 }
 
@@ -391,7 +395,10 @@ mod tests {
         };
         let (t, v, payload) = event.to_parts();
         assert_eq!((t, v), ("product_updated", 1));
-        assert!(payload.get("description").is_none(), "absent fields are not stored");
+        assert!(
+            payload.get("description").is_none(),
+            "absent fields are not stored"
+        );
         assert_eq!(Event::from_parts(t, v, payload).unwrap(), event);
     }
 
@@ -402,7 +409,11 @@ mod tests {
             Err(DecodeError::UnknownType(_))
         ));
         assert!(matches!(
-            Event::from_parts("order_shipped", 9, serde_json::json!({"order_id": Uuid::nil()})),
+            Event::from_parts(
+                "order_shipped",
+                9,
+                serde_json::json!({"order_id": Uuid::nil()})
+            ),
             Err(DecodeError::FutureSchema { .. })
         ));
     }

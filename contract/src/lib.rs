@@ -32,14 +32,21 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// which PgBouncer's transaction pooling would break: behind PgBouncer, pass the direct
 /// (unpooled) URL (`DATABASE_DIRECT_URL`) and the migrations run on a connection of
 /// their own.
-pub async fn migrate(pool: &sqlx::PgPool, direct_url: Option<&str>) -> Result<(), sqlx::migrate::MigrateError> {
-    use sqlx::Connection;
+pub async fn migrate(
+    pool: &sqlx::PgPool,
+    direct_url: Option<&str>,
+) -> Result<(), sqlx::migrate::MigrateError> {
     match direct_url {
         Some(url) => {
-            let mut conn = sqlx::PgConnection::connect(url).await?;
-            MIGRATOR.run(&mut conn).await?;
-            conn.close().await.ok();
-            Ok(())
+            // A pool of one (not `&mut PgConnection`, whose `Acquire` bound makes the
+            // future non-`Send` for callers that spawn it).
+            let direct = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await?;
+            let done = MIGRATOR.run(&direct).await;
+            direct.close().await;
+            done
         }
         None => MIGRATOR.run(pool).await,
     }

@@ -52,7 +52,10 @@ impl SessionSigner {
         self.mac(body)
             .verify_slice(&sig)
             .map_err(|_| TokenError::BadSignature)?;
-        let expires_at = Utc.timestamp_opt(expiry, 0).single().ok_or(TokenError::Malformed)?;
+        let expires_at = Utc
+            .timestamp_opt(expiry, 0)
+            .single()
+            .ok_or(TokenError::Malformed)?;
         if expires_at <= now {
             return Err(TokenError::Expired);
         }
@@ -73,7 +76,10 @@ mod tests {
         let now = Utc::now();
         let token = signer.issue(id, now + Duration::hours(1));
         assert_eq!(signer.verify(&token, now), Ok(id));
-        assert_eq!(signer.verify(&token, now + Duration::hours(2)), Err(TokenError::Expired));
+        assert_eq!(
+            signer.verify(&token, now + Duration::hours(2)),
+            Err(TokenError::Expired)
+        );
         let other = SessionSigner::new(Secret::new("other"));
         assert_eq!(other.verify(&token, now), Err(TokenError::BadSignature));
         let forged = token.replacen(&id.to_string(), &Uuid::now_v7().to_string(), 1);

@@ -8,14 +8,18 @@
 //! - [`store`]: every SQL statement and Redis command;
 //! - [`consumer`]: the Kafka consumer-group loop (commit after write, retry with backoff);
 //! - [`verify`]: a fresh whole-history fold compared with both stores;
+//! - [`rebuild`]: history replayed into the next read-model version, catch-up, gate, flip;
+//! - [`versions`]: claiming, flipping and dropping read-model versions;
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod apply;
 pub mod consumer;
 pub mod http;
+pub mod rebuild;
 pub mod render;
 pub mod store;
 pub mod verify;
+pub mod versions;
 pub mod world;
 
 use std::future::Future;
@@ -40,6 +44,10 @@ pub struct Config {
         default_value = "postgres://postgres@127.0.0.1:5432/vitrine"
     )]
     pub database_url: String,
+    /// Unpooled URL for session-scoped work (migrations, the rebuild lock); PgBouncer's
+    /// transaction pooling would break both. Defaults to DATABASE_URL.
+    #[arg(long, env = "DATABASE_DIRECT_URL")]
+    pub database_direct_url: Option<String>,
     #[arg(long, env = "DB_POOL_MAX", default_value_t = 8)]
     pub db_pool_max: u32,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
@@ -102,7 +110,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let metrics = vitrine_contract::telemetry::install_metrics();
     let pool = connect_db(&config).await?;
-    vitrine_contract::MIGRATOR.run(&pool).await?;
+    vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     let redis = redis::aio::ConnectionManager::new(redis_client.clone()).await?;
     let live = Arc::new(AtomicI32::new(store::live_version(&pool).await?));

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, Sort, ALL_PRODUCTS, PAGE_SIZE};
 use vitrine_contract::OrderLine;
 
-use crate::world::{ListId, OrderStatus, Product, World};
+use crate::world::{ListId, Order, OrderStatus, Product, World};
 
 /// Products at or below this stock are `low_stock`.
 pub const LOW_STOCK: i32 = 5;
@@ -346,11 +346,16 @@ struct OrdersDoc<'a> {
 
 /// The orders of a session, newest first.
 pub fn orders(world: &World, session_id: Uuid) -> Option<String> {
-    let mut mine: Vec<_> = world
+    let mine: Vec<&Order> = world
         .orders
         .values()
         .filter(|o| o.session_id == session_id)
         .collect();
+    orders_doc(session_id, mine)
+}
+
+/// The orders document of one session from its orders (`None` when it has none).
+fn orders_doc(session_id: Uuid, mut mine: Vec<&Order>) -> Option<String> {
     if mine.is_empty() {
         return None;
     }
@@ -403,6 +408,30 @@ pub fn recommendations(world: &World, id: Uuid) -> Option<String> {
             }
         }
     }
+    Some(recs_doc(world, id, scores))
+}
+
+/// Co-purchase counts of every product pair, in one pass over the orders (a whole
+/// world has too many orders to scan once per product).
+fn co_purchases(world: &World) -> BTreeMap<Uuid, BTreeMap<Uuid, u32>> {
+    let mut co: BTreeMap<Uuid, BTreeMap<Uuid, u32>> = BTreeMap::new();
+    for o in world
+        .orders
+        .values()
+        .filter(|o| o.counts_for_recommendations())
+    {
+        let ids: BTreeSet<Uuid> = o.lines.iter().map(|l| l.product_id).collect();
+        for a in &ids {
+            let row = co.entry(*a).or_default();
+            for b in ids.iter().filter(|b| *b != a) {
+                *row.entry(*b).or_default() += 1;
+            }
+        }
+    }
+    co
+}
+
+fn recs_doc(world: &World, id: Uuid, scores: BTreeMap<Uuid, u32>) -> String {
     let mut ranked: Vec<(u32, Uuid)> = scores.into_iter().map(|(id, s)| (s, id)).collect();
     ranked.sort_by_key(|(s, id)| (std::cmp::Reverse(*s), *id));
     let items = ranked
@@ -420,22 +449,22 @@ pub fn recommendations(world: &World, id: Uuid) -> Option<String> {
         })
         .take(RECS_LIMIT)
         .collect();
-    Some(to_string(&RecsDoc {
+    to_string(&RecsDoc {
         product_id: id,
         items,
-    }))
+    })
 }
 
 /// Every document of a whole world, by doc key (what `verify` expects to find).
 pub fn all_docs(world: &World) -> BTreeMap<String, String> {
     let mut docs = BTreeMap::new();
+    let mut co = co_purchases(world);
     for id in world.products.keys() {
         if let Some(d) = product(world, *id) {
             docs.insert(doc_key::product(*id), d);
         }
-        if let Some(d) = recommendations(world, *id) {
-            docs.insert(doc_key::recommendations(*id), d);
-        }
+        let scores = co.remove(id).unwrap_or_default();
+        docs.insert(doc_key::recommendations(*id), recs_doc(world, *id, scores));
     }
     // the incremental path first renders `all` and `categories` on the first catalog event
     let catalog = !world.products.is_empty() || !world.categories.is_empty();
@@ -456,15 +485,15 @@ pub fn all_docs(world: &World) -> BTreeMap<String, String> {
             docs.insert(doc_key::cart(*s), d);
         }
     }
-    let mut sessions = BTreeSet::new();
+    let mut by_session: BTreeMap<Uuid, Vec<&Order>> = BTreeMap::new();
     for (id, o) in &world.orders {
-        sessions.insert(o.session_id);
+        by_session.entry(o.session_id).or_default().push(o);
         if let Some(d) = order(world, *id) {
             docs.insert(doc_key::order(*id), d);
         }
     }
-    for s in sessions {
-        if let Some(d) = orders(world, s) {
+    for (s, mine) in by_session {
+        if let Some(d) = orders_doc(s, mine) {
             docs.insert(doc_key::orders(s), d);
         }
     }

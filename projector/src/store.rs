@@ -111,6 +111,17 @@ pub async fn events_range(
     .await
 }
 
+/// The events visible in a `pg_snapshot` (text form), in position order.
+pub async fn events_in_snapshot(pool: &PgPool, snapshot: &str) -> sqlx::Result<Vec<RecordedEvent>> {
+    sqlx::query_as::<_, RecordedEvent>(
+        "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
+         FROM events WHERE pg_visible_in_snapshot(tx_id, $1::pg_snapshot) ORDER BY position",
+    )
+    .bind(snapshot)
+    .fetch_all(pool)
+    .await
+}
+
 /// Every event, in position order (for a whole-history fold).
 pub async fn all_events(pool: &PgPool) -> sqlx::Result<Vec<RecordedEvent>> {
     sqlx::query_as::<_, RecordedEvent>(

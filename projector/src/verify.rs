@@ -46,9 +46,19 @@ impl std::fmt::Display for Difference {
 
 /// The whole history folded from scratch.
 pub async fn fold_all(pool: &PgPool) -> sqlx::Result<World> {
+    fold_at(pool, None).await
+}
+
+/// The events visible in `snapshot` (a `pg_snapshot` in text form; all events when
+/// `None`) folded from scratch.
+pub async fn fold_at(pool: &PgPool, snapshot: Option<&str>) -> sqlx::Result<World> {
     let mut world = World::default();
-    for rec in store::all_events(pool).await? {
-        world.fold(&rec);
+    let events = match snapshot {
+        Some(snapshot) => store::events_in_snapshot(pool, snapshot).await?,
+        None => store::all_events(pool).await?,
+    };
+    for rec in &events {
+        world.fold(rec);
     }
     Ok(world)
 }
@@ -91,7 +101,19 @@ pub async fn verify(
     prefix: &str,
     version: i32,
 ) -> anyhow::Result<Vec<Difference>> {
-    let world = fold_all(pool).await?;
+    verify_at(pool, redis_url, prefix, version, None).await
+}
+
+/// [`verify`] against a fold of only the events visible in `snapshot`: what a rebuild's
+/// gate checks, since its new version holds exactly those events.
+pub async fn verify_at(
+    pool: &PgPool,
+    redis_url: &str,
+    prefix: &str,
+    version: i32,
+    snapshot: Option<&str>,
+) -> anyhow::Result<Vec<Difference>> {
+    let world = fold_at(pool, snapshot).await?;
     let expected = render::all_docs(&world);
     let in_pg: BTreeMap<String, String> =
         store::pg_docs(pool, version).await?.into_iter().collect();

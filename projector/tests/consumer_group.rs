@@ -34,6 +34,7 @@ async fn publish(topic: &str, recs: &[RecordedEvent]) {
 fn config(h: &Harness, topic: &str, group: &str) -> Config {
     Config {
         database_url: h.db.url.clone(),
+        database_direct_url: None,
         db_pool_max: 4,
         redis_url: vitrine_testkit::redis_url(),
         redis_prefix: h.prefix.clone(),

@@ -1,0 +1,409 @@
+//! `projector rebuild`: replays the whole event store into the next read-model version,
+//! beside the live one, then switches readers over with no downtime.
+//!
+//! 1. **History**: one REPEATABLE READ transaction reads `events` in position order in
+//!    large keyset pages (`WHERE position > $last … LIMIT n`, never OFFSET) and folds
+//!    them in memory ([`World::fold`] upcasts old event shapes). Its snapshot `S0` is the
+//!    watermark of what the history contained.
+//! 2. **Write**: every entity, document, search row and list-page count of the fold
+//!    goes to version N+1 with multi-row statements, Redis in pipelines.
+//! 3. **Catch-up**: rounds of "events committed after the last snapshot and visible in a
+//!    new one" (`pg_visible_in_snapshot(tx_id, S_new) AND NOT pg_visible_in_snapshot(tx_id,
+//!    S_old)`), applied with the live path ([`apply_batch`]). Positions are handed out
+//!    in one order and committed in another, so "position > last seen" would miss an
+//!    event whose transaction committed late; transaction-id visibility does not.
+//! 4. **Gate**: the new version is compared with a fresh fold of exactly the events in
+//!    the last snapshot ([`verify::verify_at`]); a difference stops the rebuild.
+//! 5. **Flip** `rm_live` (query-api instances and the live projector follow it within a
+//!    second), keep catching up through a hand-off window so nothing committed while the
+//!    live projector switches is missed, and after a grace period drop the old version.
+//!
+//! A rebuild that crashes or is stopped leaves the live version untouched; its
+//! half-built version stays `building` and the next rebuild removes it first.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use redis::aio::MultiplexedConnection;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use vitrine_contract::read_model::RedisKeys;
+use vitrine_contract::{RecordedEvent, StreamId};
+
+use crate::apply::{apply_batch, Incoming};
+use crate::render;
+use crate::store::{self, DocWrite, SearchRow};
+use crate::verify;
+use crate::versions;
+use crate::world::{ListId, World};
+
+/// How a rebuild runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Events per history page.
+    pub page: i64,
+    /// After the flip, how long to keep applying new events to the new version (the live
+    /// projector follows the flip within about a second).
+    pub handoff: Duration,
+    /// How long the old version stays readable after the flip before it is dropped;
+    /// `None` keeps it (drop it later with `projector drop-version`).
+    pub grace: Option<Duration>,
+    /// Compare the new version with a fresh fold before flipping.
+    pub gate: bool,
+    /// Unpooled URL for the rebuild lock (behind PgBouncer).
+    pub direct_url: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            page: 20_000,
+            handoff: Duration::from_secs(5),
+            grace: Some(Duration::from_secs(30)),
+            gate: true,
+            direct_url: None,
+        }
+    }
+}
+
+/// What a finished rebuild did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub previous: i32,
+    pub version: i32,
+    pub history_events: u64,
+    /// Reading and folding the history.
+    pub fold_secs: f64,
+    /// Writing the fold into both stores.
+    pub write_secs: f64,
+    pub documents: usize,
+    pub caught_up_events: u64,
+    pub gate_secs: f64,
+    pub total_secs: f64,
+    pub dropped_keys: Option<u64>,
+}
+
+impl Report {
+    /// History events per second into both stores (fold + write).
+    pub fn history_rate(&self) -> f64 {
+        self.history_events as f64 / (self.fold_secs + self.write_secs).max(1e-9)
+    }
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rebuilt version {} (was {}): {} history events folded in {:.2} s and written in {:.2} s \
+             ({:.0} events/s into both stores), {} documents, {} events caught up, gate {:.2} s, total {:.2} s",
+            self.version,
+            self.previous,
+            self.history_events,
+            self.fold_secs,
+            self.write_secs,
+            self.history_rate(),
+            self.documents,
+            self.caught_up_events,
+            self.gate_secs,
+            self.total_secs
+        )
+    }
+}
+
+/// Rebuilds every read model into the next version and makes it live.
+#[tracing::instrument(skip_all)]
+pub async fn rebuild(
+    pool: &PgPool,
+    redis_url: &str,
+    prefix: &str,
+    opts: &Options,
+) -> anyhow::Result<Report> {
+    let _lock = versions::lock_rebuild(pool, opts.direct_url.as_deref()).await?;
+    let mut redis = redis::Client::open(redis_url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    for v in versions::abandoned(pool).await? {
+        tracing::warn!(
+            version = v,
+            "removing the half-built version of an earlier rebuild"
+        );
+        versions::drop_version(pool, &mut redis, prefix, v, "failed").await?;
+    }
+    let previous = store::live_version(pool).await?;
+    let version = versions::claim_next(pool).await?;
+    tracing::info!(previous, version, "rebuild started");
+    match build(pool, &mut redis, redis_url, prefix, previous, version, opts).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            tracing::error!(version, error = %e, "rebuild failed; the live version is untouched");
+            let _ = versions::drop_version(pool, &mut redis, prefix, version, "failed").await;
+            let _ = versions::mark(pool, version, "failed", Some(&e.to_string())).await;
+            Err(e)
+        }
+    }
+}
+
+async fn build(
+    pool: &PgPool,
+    redis: &mut MultiplexedConnection,
+    redis_url: &str,
+    prefix: &str,
+    previous: i32,
+    version: i32,
+    opts: &Options,
+) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let mut report = Report {
+        previous,
+        version,
+        ..Report::default()
+    };
+
+    let (world, mut snapshot, events, last_position) = fold_history(pool, opts.page).await?;
+    report.history_events = events;
+    report.fold_secs = started.elapsed().as_secs_f64();
+
+    let written = Instant::now();
+    report.documents = write_world(pool, redis, prefix, version, &world, last_position).await?;
+    report.write_secs = written.elapsed().as_secs_f64();
+    drop(world);
+
+    loop {
+        let (n, next) = catch_up(pool, redis, prefix, version, &snapshot).await?;
+        report.caught_up_events += n;
+        snapshot = next;
+        if n == 0 {
+            break;
+        }
+    }
+
+    if opts.gate {
+        let gate = Instant::now();
+        let diffs = verify::verify_at(pool, redis_url, prefix, version, Some(&snapshot)).await?;
+        report.gate_secs = gate.elapsed().as_secs_f64();
+        if !diffs.is_empty() {
+            for d in diffs.iter().take(10) {
+                tracing::error!("{d}");
+            }
+            anyhow::bail!(
+                "gate: version {version} differs from a fresh fold in {} document(s); not flipped",
+                diffs.len()
+            );
+        }
+    }
+
+    anyhow::ensure!(
+        versions::flip(pool, previous, version).await?,
+        "the live version changed during the rebuild; not flipped"
+    );
+    tracing::info!(
+        from = previous,
+        to = version,
+        "flipped the live read-model version"
+    );
+
+    let handoff_end = Instant::now() + opts.handoff;
+    while Instant::now() < handoff_end {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (n, next) = catch_up(pool, redis, prefix, version, &snapshot).await?;
+        report.caught_up_events += n;
+        snapshot = next;
+    }
+    report.total_secs = started.elapsed().as_secs_f64();
+
+    if let Some(grace) = opts.grace {
+        tracing::info!(
+            version = previous,
+            seconds = grace.as_secs(),
+            "old version stays readable for the grace period"
+        );
+        tokio::time::sleep(grace).await;
+        report.dropped_keys =
+            Some(versions::drop_version(pool, redis, prefix, previous, "dropped").await?);
+    }
+    Ok(report)
+}
+
+fn progress_bar(total: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events, {per_sec}, {eta} left")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+/// Folds every event of one snapshot; answers the world, the snapshot, how many events
+/// and the highest position. Pages are read by one task and folded by another.
+async fn fold_history(pool: &PgPool, page: i64) -> anyhow::Result<(World, String, u64, i64)> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut *tx)
+        .await?;
+    let bar = progress_bar(total as u64);
+
+    let (pages_tx, mut pages_rx) = mpsc::channel::<Vec<RecordedEvent>>(2);
+    let reader = tokio::spawn(async move {
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<RecordedEvent> = sqlx::query_as(
+                "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
+                 FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            )
+            .bind(after)
+            .bind(page)
+            .fetch_all(&mut *tx)
+            .await?;
+            let Some(last) = rows.last() else { break };
+            after = last.position;
+            if pages_tx.send(rows).await.is_err() {
+                break;
+            }
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(())
+    });
+
+    let mut world = World::default();
+    let mut events = 0u64;
+    let mut last_position = 0i64;
+    let mut next_log = total as u64 / 10;
+    while let Some(rows) = pages_rx.recv().await {
+        for rec in &rows {
+            world.fold(rec);
+        }
+        events += rows.len() as u64;
+        last_position = rows.last().map_or(last_position, |r| r.position);
+        match &bar {
+            Some(bar) => bar.set_position(events),
+            None if events >= next_log && total > 0 => {
+                tracing::info!(events, total, "history folded so far");
+                next_log += (total as u64 / 10).max(1);
+            }
+            None => {}
+        }
+    }
+    reader.await??;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok((world, snapshot, events, last_position))
+}
+
+/// Writes a whole fold into `version` of both stores; answers the number of documents.
+async fn write_world(
+    pool: &PgPool,
+    redis: &mut MultiplexedConnection,
+    prefix: &str,
+    version: i32,
+    world: &World,
+    last_position: i64,
+) -> anyhow::Result<usize> {
+    const CHUNK: usize = 5_000;
+    let streams: Vec<StreamId> = world
+        .versions
+        .keys()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let docs: Vec<(String, String)> = render::all_docs(world).into_iter().collect();
+    let search: Vec<SearchRow> = world
+        .products
+        .keys()
+        .filter_map(|id| {
+            render::search_row(world, *id)
+                .map(|(item, name, description, category)| (*id, item, name, description, category))
+        })
+        .collect();
+    let lists: Vec<(String, u32)> = std::iter::once(ListId::All)
+        .chain(world.categories.keys().map(|c| ListId::Category(*c)))
+        .filter_map(|list| render::list_pages(world, list).map(|(slug, pages, _)| (slug, pages)))
+        .collect();
+
+    let revs = {
+        let mut conn = pool.acquire().await?;
+        store::next_revs(&mut conn, docs.len()).await?
+    };
+    let writes: Vec<DocWrite> = docs
+        .into_iter()
+        .zip(revs)
+        .map(|((key, doc), rev)| DocWrite {
+            key,
+            rev,
+            doc: Some(doc),
+        })
+        .collect();
+
+    let postgres = async {
+        for chunk in streams.chunks(CHUNK) {
+            let mut tx = pool.begin().await?;
+            store::save_entities(&mut tx, version, world, chunk).await?;
+            tx.commit().await?;
+        }
+        for chunk in writes.chunks(CHUNK) {
+            let mut tx = pool.begin().await?;
+            store::write_pg_docs(&mut tx, version, chunk).await?;
+            tx.commit().await?;
+        }
+        let mut tx = pool.begin().await?;
+        for chunk in search.chunks(CHUNK) {
+            store::write_search(&mut tx, version, chunk, &[]).await?;
+        }
+        for (slug, pages) in &lists {
+            store::set_list_page_count(&mut tx, version, slug, *pages).await?;
+        }
+        store::record_progress(&mut tx, version, last_position, false).await?;
+        tx.commit().await?;
+        Ok::<_, anyhow::Error>(())
+    };
+    let keys = RedisKeys::new(prefix, version);
+    let mut redis_conn = redis.clone();
+    let hot = async {
+        for chunk in writes.chunks(CHUNK) {
+            store::write_redis_docs(&mut redis_conn, &keys, chunk).await?;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    tokio::try_join!(postgres, hot)?;
+    Ok(writes.len())
+}
+
+/// Applies the events committed after `since` (a snapshot) and visible now; answers how
+/// many and the new snapshot.
+async fn catch_up(
+    pool: &PgPool,
+    redis: &mut MultiplexedConnection,
+    prefix: &str,
+    version: i32,
+    since: &str,
+) -> anyhow::Result<(u64, String)> {
+    let now: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(pool)
+        .await?;
+    let recs: Vec<RecordedEvent> = sqlx::query_as(
+        "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
+         FROM events
+         WHERE tx_id >= pg_snapshot_xmin($1::pg_snapshot)
+           AND pg_visible_in_snapshot(tx_id, $2::pg_snapshot)
+           AND NOT pg_visible_in_snapshot(tx_id, $1::pg_snapshot)
+         ORDER BY position",
+    )
+    .bind(since)
+    .bind(&now)
+    .fetch_all(pool)
+    .await?;
+    for chunk in recs.chunks(2_000) {
+        let items: Vec<Incoming> = chunk.iter().cloned().map(Incoming::Event).collect();
+        apply_batch(pool, redis, prefix, version, &items).await?;
+    }
+    Ok((recs.len() as u64, now))
+}
