@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The load test's smoke run (.ci/run calls it after the tests): brings the store up with
+# deploy/up.sh (which builds the release binaries and seeds the demo catalog), runs the
+# plan's scenario briefly with --fail-on-error, and brings the store down again, also
+# when something failed. Exits non-zero on any failure. Bounded: the scenario gets
+# SMOKE_USERS users for SMOKE_SECONDS seconds and is stopped after SMOKE_TIMEOUT.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+. deploy/env.sh
+
+USERS=${SMOKE_USERS:-50}
+SECONDS_=${SMOKE_SECONDS:-20}
+RATE=${SMOKE_SPAWN_RATE:-25}
+TIMEOUT=${SMOKE_TIMEOUT:-150}
+REPORTS=${SMOKE_REPORTS:-$VITRINE_HOME/reports/smoke}
+last_query_port=$((QUERY_API_PORT + QUERY_API_INSTANCES - 1))
+
+trap 'echo "smoke: stopping the store"; bash deploy/down.sh || echo "smoke: deploy/down.sh failed" >&2' EXIT
+
+echo "smoke: bringing the store up"
+bash deploy/up.sh
+
+scenario="$CARGO_TARGET_DIR/release/scenario"
+if [ ! -x "$scenario" ]; then
+  cargo build --release -q -p loadtests --bin scenario
+fi
+
+echo "smoke: $USERS users for ${SECONDS_}s against http://127.0.0.1:$NGINX_PORT (reports in $REPORTS)"
+timeout --signal=INT --kill-after=20 "$TIMEOUT" "$scenario" \
+  --host "http://127.0.0.1:$NGINX_PORT" \
+  --users "$USERS" --spawn-rate "$RATE" --run-time "$SECONDS_" \
+  --query-metrics "$QUERY_API_PORT-$last_query_port" \
+  --redis-url "$REDIS_URL" \
+  --reports-dir "$REPORTS" \
+  --no-compare --fail-on-error \
+  --notes "smoke run (.ci/run)"
+echo "smoke: passed"
