@@ -1,0 +1,153 @@
+//! What every read answer shares: ETag / 304, Cache-Control, `X-Lookups`, request metrics.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Query, Request};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tokio::time::Instant;
+
+use crate::error::ApiError;
+use crate::lookups::Lookups;
+
+pub static X_LOOKUPS: HeaderName = HeaderName::from_static("x-lookups");
+pub static X_MIN_VERSION: HeaderName = HeaderName::from_static("x-min-version");
+
+/// Who may cache an answer, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub enum Caching {
+    Public { max_age: u32 },
+    Private,
+}
+
+/// A successful read: the document bytes as stored, and its validator.
+pub struct Served {
+    pub body: Vec<u8>,
+    pub etag: String,
+    pub caching: Caching,
+}
+
+impl Served {
+    /// `etag` is the bare tag; quotes are added here.
+    pub fn new(body: Vec<u8>, etag: impl std::fmt::Display, caching: Caching) -> Self {
+        Self {
+            body,
+            etag: format!("\"{etag}\""),
+            caching,
+        }
+    }
+}
+
+/// The route label of an answer, read by [`track`].
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTag(pub &'static str);
+
+/// Builds the answer of a read: 200 or 304 with validators, or the problem; always
+/// with `X-Lookups`.
+pub fn respond(lk: Lookups, request: &HeaderMap, result: Result<Served, ApiError>) -> Response {
+    lk.record();
+    let mut response = match result {
+        Ok(served) => {
+            let cache_control = match served.caching {
+                Caching::Public { max_age } => format!("public, max-age={max_age}"),
+                Caching::Private => "private, no-store".to_owned(),
+            };
+            let fresh = if_none_match(request, &served.etag);
+            let mut response = if fresh {
+                StatusCode::NOT_MODIFIED.into_response()
+            } else {
+                let mut r = Response::new(Body::from(served.body));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                r
+            };
+            let headers = response.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&served.etag) {
+                headers.insert(header::ETAG, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&cache_control) {
+                headers.insert(header::CACHE_CONTROL, v);
+            }
+            response
+        }
+        Err(error) => error.into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&lk.header_value()) {
+        response.headers_mut().insert(X_LOOKUPS.clone(), v);
+    }
+    response.extensions_mut().insert(RouteTag(lk.route));
+    response
+}
+
+/// Whether `If-None-Match` names `etag` (weak comparison, as RFC 9110 asks for GET).
+fn if_none_match(request: &HeaderMap, etag: &str) -> bool {
+    request.get_all(header::IF_NONE_MATCH).iter().any(|value| {
+        value.to_str().is_ok_and(|list| {
+            list.split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+        })
+    })
+}
+
+/// Query parameters, with malformed encodings as a 400 problem.
+pub type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
+
+pub fn params(raw: Params) -> Result<HashMap<String, String>, ApiError> {
+    raw.map(|Query(p)| p)
+        .map_err(|e| ApiError::bad("query", e.body_text()))
+}
+
+/// `page` (default 1, at least 1, at most `max`).
+pub fn page(params: &HashMap<String, String>, max: u32) -> Result<u32, ApiError> {
+    match params.get("page") {
+        None => Ok(1),
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(page) if (1..=max).contains(&page) => Ok(page),
+            _ => Err(ApiError::bad(
+                "page",
+                format!("must be an integer from 1 to {max}"),
+            )),
+        },
+    }
+}
+
+/// `min_version` from the query or the `X-Min-Version` header (the query wins).
+pub fn min_version(
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Option<i64>, ApiError> {
+    let raw = match params.get("min_version") {
+        Some(raw) => Some(raw.as_str()),
+        None => headers
+            .get(&X_MIN_VERSION)
+            .map(|v| v.to_str().unwrap_or("")),
+    };
+    match raw {
+        None => Ok(None),
+        Some(raw) => match raw.trim().parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(ApiError::bad("min_version", "must be a positive integer")),
+        },
+    }
+}
+
+/// Counts every answer and its latency per route (`vitrine_http_*`).
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let route = response
+        .extensions()
+        .get::<RouteTag>()
+        .map_or("other", |t| t.0);
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("vitrine_http_requests_total", "route" => route, "status" => status)
+        .increment(1);
+    metrics::histogram!("vitrine_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

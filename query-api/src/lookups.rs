@@ -1,0 +1,61 @@
+//! Per-request lookup counting: every Redis command and SQL statement a read costs.
+//!
+//! The store layer increments a request's [`Lookups`]; the response carries the totals
+//! in `X-Lookups` and the per-route counters of `/metrics`, so tests and people can see
+//! that a read is one lookup.
+
+/// Counts of one request, by route.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookups {
+    pub route: &'static str,
+    pub redis: u32,
+    pub sql: u32,
+    hits: u32,
+    misses: u32,
+}
+
+impl Lookups {
+    pub fn new(route: &'static str) -> Self {
+        Self {
+            route,
+            redis: 0,
+            sql: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+    pub fn redis_command(&mut self) {
+        self.redis += 1;
+    }
+    pub fn sql_statement(&mut self) {
+        self.sql += 1;
+    }
+    pub fn cache_hit(&mut self) {
+        self.hits += 1;
+    }
+    pub fn cache_miss(&mut self) {
+        self.misses += 1;
+    }
+
+    /// The `X-Lookups` header value.
+    pub fn header_value(&self) -> String {
+        format!("redis={}; sql={}", self.redis, self.sql)
+    }
+
+    /// Adds this request's counts to the per-route metrics.
+    pub fn record(&self) {
+        let route = self.route;
+        metrics::counter!("vitrine_query_redis_commands_total", "route" => route)
+            .increment(self.redis.into());
+        metrics::counter!("vitrine_query_sql_statements_total", "route" => route)
+            .increment(self.sql.into());
+        if self.hits > 0 {
+            metrics::counter!("vitrine_cache_hits_total", "route" => route)
+                .increment(self.hits.into());
+        }
+        if self.misses > 0 {
+            metrics::counter!("vitrine_cache_misses_total", "route" => route)
+                .increment(self.misses.into());
+        }
+    }
+}

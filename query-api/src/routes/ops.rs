@@ -1,0 +1,62 @@
+//! `/healthz`, `/readyz` and `/metrics`.
+//!
+//! `/readyz` answers 200 `{"status":"ok"}` when both stores answer, 200
+//! `{"status":"degraded"}` when one of them is down (reads still work: from PostgreSQL
+//! without Redis, from Redis hits without PostgreSQL), and 503 when neither answers.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::AppState;
+
+pub async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "alive" }))).into_response()
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    let probe = Duration::from_millis(500);
+    let postgres = matches!(
+        tokio::time::timeout(probe, sqlx::query("SELECT 1").execute(app.store.pool())).await,
+        Ok(Ok(_))
+    );
+    let redis = match app.store.redis().conn() {
+        Some(mut conn) => matches!(
+            tokio::time::timeout(probe, redis::cmd("PING").query_async::<String>(&mut conn)).await,
+            Ok(Ok(_))
+        ),
+        None => false,
+    };
+    let (status, word) = match (postgres, redis) {
+        (true, true) => (StatusCode::OK, "ok"),
+        (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        _ => (StatusCode::OK, "degraded"),
+    };
+    let updown = |up: bool| if up { "up" } else { "down" };
+    let live = app.live();
+    let body = json!({
+        "status": word,
+        "postgres": updown(postgres),
+        "redis": updown(redis),
+        "updates": if app.updates.is_subscribed() { "subscribed" } else { "not subscribed" },
+        "rm_version": live.version(),
+        "catalog_gen": live.catalog_gen,
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+pub async fn metrics(State(app): State<AppState>) -> Response {
+    let pool = app.store.pool();
+    let idle = pool.num_idle() as f64;
+    let size = f64::from(pool.size());
+    metrics::gauge!("vitrine_db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+    metrics::gauge!("vitrine_db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("vitrine_db_pool_connections", "state" => "max")
+        .set(f64::from(pool.options().get_max_connections()));
+    let body = app.metrics.render();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}

@@ -1,0 +1,44 @@
+//! `GET /api/v1/products/search/?q=&page=`: cached full-text search.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use vitrine_contract::read_model::normalize_query;
+
+use crate::error::ApiError;
+use crate::http::{self, respond, Caching, Params, Served};
+use crate::lookups::Lookups;
+use crate::AppState;
+
+pub const MAX_AGE: u32 = 600;
+pub const MAX_PAGE: u32 = 500;
+pub const MAX_QUERY_CHARS: usize = 200;
+
+pub async fn search(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
+    let mut lk = Lookups::new("search");
+    let result = async {
+        let params = http::params(params)?;
+        let query = normalize_query(params.get("q").map(String::as_str).unwrap_or(""));
+        if query.is_empty() {
+            return Err(ApiError::bad("q", "a search needs at least one word"));
+        }
+        if query.chars().count() > MAX_QUERY_CHARS {
+            return Err(ApiError::bad(
+                "q",
+                format!("at most {MAX_QUERY_CHARS} characters"),
+            ));
+        }
+        let page = http::page(&params, MAX_PAGE)?;
+        let live = app.live();
+        let body = app.store.search(&mut lk, &live, &query, page).await?;
+        // Results are a function of the catalog generation (query and page are in the URL).
+        let etag = format!("v{}-g{}", live.version(), live.catalog_gen);
+        Ok(Served::new(
+            body,
+            etag,
+            Caching::Public { max_age: MAX_AGE },
+        ))
+    }
+    .await;
+    respond(lk, &headers, result)
+}

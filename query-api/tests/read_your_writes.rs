@@ -1,0 +1,110 @@
+//! `min_version`: waits for the projector's notice, bounded.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::*;
+use serde_json::json;
+use tokio::time::Instant;
+use uuid::Uuid;
+use vitrine_contract::read_model::doc_key;
+
+#[tokio::test]
+async fn min_version_answers_as_soon_as_the_projector_publishes_it() {
+    let app = std::sync::Arc::new(TestApp::start().await);
+    app.until_subscribed().await;
+    let id = Uuid::now_v7();
+    project(
+        &app,
+        1,
+        &doc_key::product(id),
+        Some(&product_doc(id, 1, "Before")),
+    )
+    .await;
+
+    let reader = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = app
+                .get(&format!("/api/v1/products/{id}/?min_version=2"))
+                .await;
+            (answer, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    project(
+        &app,
+        1,
+        &doc_key::product(id),
+        Some(&product_doc(id, 2, "After")),
+    )
+    .await;
+    let (answer, waited) = reader.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["name"], "After");
+    assert!(
+        waited < Duration::from_millis(1500),
+        "answered {waited:?} after asking, not at the notice"
+    );
+    // One read before the wait, one after the notice: no polling in between.
+    assert_eq!(answer.lookups(), "redis=2; sql=0");
+
+    // Already there: no wait, one lookup (the header form).
+    let now = app
+        .get_with(&format!("/api/v1/products/{id}"), &[("x-min-version", "2")])
+        .await;
+    assert_eq!(
+        (now.status, now.lookups()),
+        (StatusCode::OK, "redis=1; sql=0")
+    );
+}
+
+#[tokio::test]
+async fn min_version_gives_up_with_503_and_retry_after_at_the_bound() {
+    let app = TestApp::start_with(|c| c.min_version_wait_ms = 400).await;
+    app.until_subscribed().await;
+    let session = Uuid::now_v7();
+    let cart =
+        json!({"session_id": session, "version": 1, "items": [], "total_cents": 0}).to_string();
+    project(&app, 1, &doc_key::cart(session), Some(&cart)).await;
+    let started = Instant::now();
+    let answer = app
+        .get_with(
+            "/api/v1/cart/?min_version=5",
+            &[("authorization", &bearer(session))],
+        )
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.header("retry-after"), "1");
+    assert_eq!(answer.header("content-type"), "application/problem+json");
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_millis(1500),
+        "{waited:?}"
+    );
+
+    // An order that never arrives is a 503 too, an order that does arrives in time.
+    let order_id = Uuid::now_v7();
+    let waiting = {
+        let uri = format!("/api/v1/orders/{order_id}/");
+        let auth = bearer(session);
+        let app = &app;
+        async move {
+            app.get_with(&uri, &[("authorization", &auth), ("x-min-version", "1")])
+                .await
+        }
+    };
+    let publish = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let order =
+            json!({"id": order_id, "session_id": session, "version": 1, "status": "placed"})
+                .to_string();
+        project(&app, 1, &doc_key::order(order_id), Some(&order)).await;
+    };
+    let (answer, ()) = tokio::join!(waiting, publish);
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json()["status"], "placed");
+}
