@@ -21,6 +21,6 @@ for f in "$RUN_DIR"/query-api-*.pid "$RUN_DIR"/projector.pid "$RUN_DIR"/command-
   [ -e "$f" ] && stop_pid "$f"
 done
 [ "${1:-}" = "--programs-only" ] && exit 0
-stop_pid "$RUN_DIR/nginx.pid"
-stop_pid "$RUN_DIR/pgbouncer.pid"
+stop_pid "$RUN_DIR/nginx/nginx.pid"
+[ -f "$RUN_DIR/pgbouncer.dir" ] && stop_pid "$(cat "$RUN_DIR/pgbouncer.dir")/pgbouncer.pid"
 echo "down: stopped"

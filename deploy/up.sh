@@ -27,14 +27,24 @@ psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -At \
 DIRECT_URL="postgres://postgres@127.0.0.1:$PG_PORT/vitrine"
 POOLED_URL="postgres://postgres@127.0.0.1:$PGBOUNCER_PORT/vitrine"
 
-# PgBouncer.
-if ! port_open "$PGBOUNCER_PORT"; then
-  sed -e "s|@PG_PORT@|$PG_PORT|; s|@PGBOUNCER_PORT@|$PGBOUNCER_PORT|; s|@RUN_DIR@|$RUN_DIR|g; s|@LOG_DIR@|$VITRINE_LOGS|" \
-    "$here/pgbouncer/pgbouncer.ini.template" >"$RUN_DIR/pgbouncer.ini"
-  echo '"postgres" ""' >"$RUN_DIR/userlist.txt"
-  "$PGBOUNCER_BIN" -d "$RUN_DIR/pgbouncer.ini" || fail "pgbouncer (see $VITRINE_LOGS/pgbouncer.log)"
-  wait_port "$PGBOUNCER_PORT" 10 || fail "pgbouncer did not listen on $PGBOUNCER_PORT"
+# PgBouncer. It refuses to run as root: as root it drops to the postgres user, with its
+# files where that user can write them.
+PGB_DIR=$RUN_DIR
+pgb_user=()
+if [ "$(id -u)" = 0 ]; then
+  PGB_DIR=${PGBOUNCER_DIR:-/var/lib/postgresql/vitrine-pgbouncer}
+  pgb_user=(-u postgres)
 fi
+if ! port_open "$PGBOUNCER_PORT"; then
+  mkdir -p "$PGB_DIR"
+  sed -e "s|@PG_PORT@|$PG_PORT|; s|@PGBOUNCER_PORT@|$PGBOUNCER_PORT|; s|@RUN_DIR@|$PGB_DIR|g; s|@LOG_DIR@|$PGB_DIR|" \
+    "$here/pgbouncer/pgbouncer.ini.template" >"$PGB_DIR/pgbouncer.ini"
+  echo '"postgres" ""' >"$PGB_DIR/userlist.txt"
+  [ "$(id -u)" = 0 ] && chown -R postgres "$PGB_DIR"
+  "$PGBOUNCER_BIN" -d "${pgb_user[@]}" "$PGB_DIR/pgbouncer.ini" || fail "pgbouncer (see $PGB_DIR/pgbouncer.log)"
+  wait_port "$PGBOUNCER_PORT" 10 || fail "pgbouncer did not listen on $PGBOUNCER_PORT (see $PGB_DIR/pgbouncer.log)"
+fi
+echo "$PGB_DIR" >"$RUN_DIR/pgbouncer.dir"
 echo "up: pgbouncer on $PGBOUNCER_PORT (transaction pooling)"
 
 # Migrations take a session-level lock: run them on the direct connection.
@@ -63,11 +73,16 @@ for i in $(seq 0 $((QUERY_API_INSTANCES - 1))); do
   query_addrs+=("127.0.0.1:$port")
 done
 
-# nginx, the front door.
-bash "$here/nginx/render.sh" "$NGINX_PORT" "127.0.0.1:$COMMAND_API_PORT" "${query_addrs[@]}" >"$RUN_DIR/nginx.conf"
+# nginx, the front door (reloaded with the new upstreams when it already runs).
 mkdir -p "$RUN_DIR/nginx"
-/usr/sbin/nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx.conf" -g "pid $RUN_DIR/nginx.pid; error_log $VITRINE_LOGS/nginx.log;" ||
-  fail "nginx (see $VITRINE_LOGS/nginx.log)"
+PREFIX="$RUN_DIR/nginx" bash "$here/nginx/render.sh" "$NGINX_PORT" "127.0.0.1:$COMMAND_API_PORT" "${query_addrs[@]}" \
+  >"$RUN_DIR/nginx/vitrine.conf"
+nginx_pid="$RUN_DIR/nginx/nginx.pid"
+if [ -f "$nginx_pid" ] && kill -0 "$(cat "$nginx_pid")" 2>/dev/null; then
+  /usr/sbin/nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/vitrine.conf" -s reload || fail "nginx reload"
+else
+  /usr/sbin/nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/vitrine.conf" || fail "nginx (see $RUN_DIR/nginx/error.log)"
+fi
 wait_port "$NGINX_PORT" 10 || fail "nginx did not listen on $NGINX_PORT"
 echo "up: nginx on 127.0.0.1:$NGINX_PORT"
 

@@ -133,7 +133,10 @@ async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>) {
 }
 
 /// A dedicated connection holding the lock, or `None` while another relay leads.
-async fn try_lead(pool: &PgPool, direct_url: Option<&str>) -> Result<Option<PgConnection>, sqlx::Error> {
+async fn try_lead(
+    pool: &PgPool,
+    direct_url: Option<&str>,
+) -> Result<Option<PgConnection>, sqlx::Error> {
     // A session-level lock: it must live on a real server connection, never a pooled one.
     let mut conn = match direct_url {
         Some(url) => PgConnection::connect(url).await?,

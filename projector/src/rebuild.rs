@@ -169,13 +169,20 @@ async fn build(
     report.write_secs = written.elapsed().as_secs_f64();
     drop(world);
 
+    // Catch up in rounds while they shrink. Waiting for a round that finds nothing could
+    // wait forever: with writers running, each round takes long enough for new commits
+    // to arrive. It is not needed either: after any round the new version holds exactly
+    // the events of `snapshot` (what the gate compares), and later ones are applied in
+    // the hand-off below and by the live projector.
+    let mut previous_round = u64::MAX;
     loop {
         let (n, next) = catch_up(pool, redis, prefix, version, &snapshot).await?;
         report.caught_up_events += n;
         snapshot = next;
-        if n == 0 {
+        if n == 0 || n >= previous_round {
             break;
         }
+        previous_round = n;
     }
 
     if opts.gate {

@@ -555,6 +555,30 @@ pub async fn pg_docs(pool: &PgPool, version: i32) -> sqlx::Result<Vec<(String, S
     .await
 }
 
+/// Every key matching `pattern`, by `SCAN` (never `KEYS`, which blocks Redis).
+pub async fn scan_keys<C: ConnectionLike>(
+    conn: &mut C,
+    pattern: &str,
+) -> redis::RedisResult<Vec<String>> {
+    let mut keys = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(conn)
+            .await?;
+        keys.extend(batch);
+        if next == 0 {
+            return Ok(keys);
+        }
+        cursor = next;
+    }
+}
+
 /// Fenced writes of `docs` to Redis in one pipeline, then one PUBLISH of their keys.
 /// Answers how many documents were written (the rest were older than what is there).
 #[tracing::instrument(skip_all, fields(docs = docs.len()))]

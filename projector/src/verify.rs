@@ -122,23 +122,7 @@ pub async fn verify_at(
     let mut conn = redis::Client::open(redis_url)?
         .get_multiplexed_async_connection()
         .await?;
-    let mut redis_keys: Vec<String> = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(keys.pattern())
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await?;
-        redis_keys.extend(batch);
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    let redis_keys = store::scan_keys(&mut conn, &keys.pattern()).await?;
     let strip = keys.key("");
     let mut in_redis = BTreeMap::new();
     for chunk in redis_keys.chunks(500) {

@@ -5,6 +5,8 @@ use redis::aio::ConnectionLike;
 use sqlx::{Connection, PgConnection, PgPool};
 use vitrine_contract::read_model::RedisKeys;
 
+use crate::store;
+
 /// Advisory-lock class held (on a connection of its own) for a rebuild's whole run, so
 /// two rebuilds never race; a crashed rebuild's lock goes with its connection.
 const REBUILD_LOCK_CLASS: i32 = 0x7262; // "rb"
@@ -125,24 +127,9 @@ pub async fn drop_version<C: ConnectionLike>(
     tx.commit().await?;
     let keys = RedisKeys::new(prefix, version);
     let mut removed = 0u64;
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(keys.pattern())
-            .arg("COUNT")
-            .arg(5000)
-            .query_async(redis)
-            .await?;
-        if !batch.is_empty() {
-            let n: u64 = redis::cmd("UNLINK").arg(&batch).query_async(redis).await?;
-            removed += n;
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
+    for chunk in store::scan_keys(redis, &keys.pattern()).await?.chunks(1000) {
+        let n: u64 = redis::cmd("UNLINK").arg(chunk).query_async(redis).await?;
+        removed += n;
     }
     Ok(removed)
 }

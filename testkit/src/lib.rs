@@ -16,7 +16,8 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 use uuid::Uuid;
 
 pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn redis_url() -> String {
@@ -38,7 +39,10 @@ pub struct TestDb {
 pub async fn fresh_database() -> TestDb {
     let admin: PgConnectOptions = database_url().parse().expect("DATABASE_URL parses");
     let name = format!("vitrine_test_{}", Uuid::now_v7().simple());
-    let mut conn = admin.connect().await.expect("PostgreSQL is reachable at DATABASE_URL");
+    let mut conn = admin
+        .connect()
+        .await
+        .expect("PostgreSQL is reachable at DATABASE_URL");
     sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
@@ -51,7 +55,10 @@ pub async fn fresh_database() -> TestDb {
         .connect_with(opts.clone())
         .await
         .expect("connect to test database");
-    vitrine_contract::MIGRATOR.run(&pool).await.expect("migrations apply");
+    vitrine_contract::MIGRATOR
+        .run(&pool)
+        .await
+        .expect("migrations apply");
     let url = opts.to_url_lossy().to_string();
     TestDb { name, url, pool }
 }

@@ -23,7 +23,11 @@ use vitrine_contract::{Event, Metadata, OrderLine, StreamId};
 #[derive(Debug, Parser)]
 #[command(about = "Write a realistic event history straight into the event store")]
 struct Args {
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/vitrine_bench")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/vitrine_bench"
+    )]
     database_url: String,
     /// How many events to write (at least).
     #[arg(long, default_value_t = 100_000)]
@@ -136,8 +140,16 @@ impl Writer {
 const COLORS: &[&str] = &["black", "silver", "blue"];
 
 const GOODS: &[&str] = &[
-    "Ultrabook Laptop", "Gaming Laptop", "Smart Phone", "Rugged Phone", "Travel Camera",
-    "Mirrorless Camera", "Espresso Machine", "Desk Lamp", "Running Shoes", "Backpack",
+    "Ultrabook Laptop",
+    "Gaming Laptop",
+    "Smart Phone",
+    "Rugged Phone",
+    "Travel Camera",
+    "Mirrorless Camera",
+    "Espresso Machine",
+    "Desk Lamp",
+    "Running Shoes",
+    "Backpack",
 ];
 
 #[tokio::main]
@@ -148,7 +160,10 @@ async fn main() -> anyhow::Result<()> {
         .connect(&args.database_url)
         .await
         .context("connect to DATABASE_URL")?;
-    vitrine_contract::MIGRATOR.run(&pool).await.context("migrations")?;
+    vitrine_contract::MIGRATOR
+        .run(&pool)
+        .await
+        .context("migrations")?;
     let started = Instant::now();
     let metadata = serde_json::to_value(Metadata {
         actor: "history-generator".into(),
@@ -190,7 +205,10 @@ async fn main() -> anyhow::Result<()> {
             product_id: id,
             sku: p.sku.clone(),
             slug: slugify(&name),
-            description: format!("{name}: a fine {} for every day.", GOODS[i % GOODS.len()].to_lowercase()),
+            description: format!(
+                "{name}: a fine {} for every day.",
+                GOODS[i % GOODS.len()].to_lowercase()
+            ),
             name,
             price_cents: p.price_cents,
             currency: "EUR".into(),
