@@ -64,7 +64,7 @@ async fn start(
 /// Waits (bounded) until every stream has applied its last version, then verifies.
 async fn wait_caught_up(h: &Harness, recs: &[RecordedEvent]) {
     let want = recs.len() as i64;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let (applied,): (Option<i64>,) =
             sqlx::query_as("SELECT sum(version)::int8 FROM rm_entities WHERE rm_version = 1")
