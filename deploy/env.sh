@@ -6,7 +6,10 @@ if [ -z "${HOME:-}" ]; then
   HOME=$(getent passwd "$(id -u)" | cut -d: -f6)
   export HOME
 fi
-case ":$PATH:" in *":$HOME/.cargo/bin:"*) ;; *) export PATH="$HOME/.cargo/bin:$PATH" ;; esac
+for dir in /usr/local/sbin /usr/local/bin /usr/sbin /sbin "$HOME/.cargo/bin"; do
+  case ":$PATH:" in *":$dir:"*) ;; *) PATH="$dir:$PATH" ;; esac
+done
+export PATH
 
 export VITRINE_HOME=${VITRINE_HOME:-$HOME/.vitrine}           # build cache, broker, logs: outside the clone
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$VITRINE_HOME/target}
