@@ -200,6 +200,11 @@ async fn build(
         }
     }
 
+    // What was committed while the gate ran, so readers do not step back in time at the flip.
+    let (n, next) = catch_up(pool, redis, prefix, version, &snapshot).await?;
+    report.caught_up_events += n;
+    snapshot = next;
+
     anyhow::ensure!(
         versions::flip(pool, previous, version).await?,
         "the live version changed during the rebuild; not flipped"

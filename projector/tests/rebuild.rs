@@ -1,7 +1,8 @@
 //! `projector rebuild` against the real services: a history replayed into the next
-//! read-model version while writers keep writing, the live projector keeps projecting and
-//! readers keep reading the live version; a rebuild killed halfway; old event shapes
-//! upcast on the way; the gate that refuses to flip a version that is wrong.
+//! read-model version while writers keep writing and the live projector keeps projecting
+//! (nothing committed meanwhile is lost, the old version goes after its grace period); a
+//! rebuild killed halfway; old event shapes upcast on the way; the gate that refuses to
+//! flip a version that differs from the event store.
 
 mod common;
 
@@ -680,8 +681,9 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
     wait_converged(&pool, &h.prefix, 1, Duration::from_secs(30)).await;
 
     // Writers run for the whole rebuild: several streams each, some commands in
-    // transactions held open a while, so positions commit out of order. One writer never
-    // pauses: there is never a moment without fresh commits to catch up with.
+    // transactions held open a while, so positions commit out of order. One writer barely
+    // pauses: every catch-up round finds fresh commits, and the rebuild must flip anyway
+    // (it once waited for an empty round, which under steady writes may never come).
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..4u64 {
