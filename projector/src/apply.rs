@@ -10,7 +10,7 @@ use std::time::Instant;
 use sqlx::PgPool;
 use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, RedisKeys, Sort};
-use vitrine_contract::{RecordedEvent, StreamId};
+use vitrine_contract::{Event, RecordedEvent, StreamId};
 
 use crate::render;
 use crate::store::{self, DeadLetter, DocWrite, RenderNeeds, SearchRow};
@@ -41,6 +41,18 @@ pub enum ApplyError {
     Postgres(#[from] sqlx::Error),
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
+}
+
+/// Events that can change what a search matches (not only what a list item shows).
+fn changes_search_text(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::ProductCreated { .. }
+            | Event::ProductUpdated { .. }
+            | Event::ProductDiscontinued { .. }
+            | Event::CategoryCreated { .. }
+            | Event::CategoryRenamed { .. }
+    )
 }
 
 fn dead_letter(rec: &RecordedEvent, error: String) -> DeadLetter {
@@ -89,6 +101,7 @@ pub async fn apply_batch<C: redis::aio::ConnectionLike>(
     );
 
     let mut touches: BTreeSet<Touch> = BTreeSet::new();
+    let mut search_text_changed = false;
     let mut changed: Vec<StreamId> = Vec::new();
     for (stream, mut recs) in by_stream {
         let sid = stream.to_string();
@@ -127,6 +140,7 @@ pub async fn apply_batch<C: redis::aio::ConnectionLike>(
             };
             match rec.decode() {
                 Ok(event) if event.stream() == stream => {
+                    search_text_changed |= changes_search_text(&event);
                     touches.extend(world.apply(&sid, rec.version, meta, &event));
                 }
                 Ok(event) => {
@@ -149,12 +163,13 @@ pub async fn apply_batch<C: redis::aio::ConnectionLike>(
     store::save_entities(&mut tx, version, &world, &changed).await?;
 
     // Resolve what the touches reach, then lock those renders and load what they need.
-    let catalog_changed = touches.iter().any(|t| {
-        matches!(
-            t,
-            Touch::Product(_) | Touch::List(_) | Touch::Categories | Touch::ProductsIn(_)
-        )
-    });
+    // Cached search results hold list items and match on name, description and category:
+    // only a change to those retires them. A stock change that keeps the stock status (most
+    // checkouts) leaves every list page, and so every search result, as it was.
+    let catalog_changed = search_text_changed
+        || touches
+            .iter()
+            .any(|t| matches!(t, Touch::List(_) | Touch::Categories | Touch::ProductsIn(_)));
     let mut products: BTreeSet<Uuid> = BTreeSet::new();
     let mut lists: BTreeSet<ListId> = BTreeSet::new();
     let mut categories_doc = false;

@@ -576,3 +576,67 @@ async fn a_poison_event_is_dead_lettered_and_the_events_after_it_apply() {
     assert_eq!(n, 2);
     h.assert_verified().await;
 }
+
+#[tokio::test]
+async fn cached_searches_are_retired_by_catalog_changes_but_not_by_stock_that_keeps_its_status() {
+    let mut h = Harness::new().await;
+    let cat = Uuid::now_v7();
+    let p = Uuid::now_v7();
+    let recs = vec![
+        h.record(category(cat, "Cameras", None)).await,
+        h.record(product(p, "Travel Camera", 25_000, cat, 100)).await,
+    ];
+    h.apply(&recs).await;
+    let generation = |h: &Harness| {
+        let pool = h.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT catalog_gen FROM rm_live")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let before = generation(&h).await;
+
+    // a checkout takes 2 of 100: the stock status stays in_stock, search results stay valid
+    let reserved = h
+        .record(Event::StockReserved {
+            product_id: p,
+            order_id: Uuid::now_v7(),
+            quantity: 2,
+            stock: 98,
+        })
+        .await;
+    h.apply(&[reserved]).await;
+    assert_eq!(generation(&h).await, before, "a stock change within a status keeps cached searches");
+    assert_eq!(h.doc(&format!("product:{p}")).await.unwrap()["stock"], json!(98));
+
+    // the last units: the status flips, list items (and search results) show it
+    let emptied = h
+        .record(Event::StockAdjusted {
+            product_id: p,
+            delta: -98,
+            stock: 0,
+        })
+        .await;
+    h.apply(&[emptied]).await;
+    let after_flip = generation(&h).await;
+    assert!(after_flip > before, "a stock status change retires cached searches");
+
+    // a description change alters what a search matches, though no list item shows it
+    let described = h
+        .record(Event::ProductUpdated {
+            product_id: p,
+            name: None,
+            description: Some("now with a waterproof case".into()),
+            price_cents: None,
+            currency: None,
+            category_id: None,
+            image: None,
+            attributes: None,
+        })
+        .await;
+    h.apply(&[described]).await;
+    assert!(generation(&h).await > after_flip, "a text change retires cached searches");
+    h.assert_verified().await;
+}
