@@ -6,7 +6,8 @@
 //! `HMGET key rev doc` answers a read. `rev` comes from one PostgreSQL sequence and
 //! only grows: writes in both stores are fenced by it ([`FENCED_SET_LUA`]), so a stale
 //! writer can never replace a newer document. An empty `doc` (NULL in PostgreSQL) is a
-//! tombstone: the document is gone.
+//! tombstone: the document is gone. Rev 0 with an empty doc is a short-lived negative
+//! cache entry: the document was never written.
 
 use std::fmt;
 use std::str::FromStr;
@@ -138,8 +139,23 @@ pub const FENCED_SET_LUA: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'rev')
 if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2])
+redis.call('PERSIST', KEYS[1])
 return 1
 "#;
+
+/// Negative cache: remembers, for `ARGV[1]` seconds, that a document does not exist
+/// (rev 0, empty doc), so repeated reads of it (a new session's cart) are hits. Written
+/// only where no key is; any real document (rev ≥ 1) replaces it through
+/// [`FENCED_SET_LUA`], which also removes the expiry.
+pub const ABSENT_SET_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'rev', 0, 'doc', '')
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"#;
+
+/// The `rev` of a negative-cache entry ([`ABSENT_SET_LUA`]): the document was never written.
+pub const ABSENT_REV: i64 = 0;
 
 /// Normalizes a search query for caching: lowercase words separated by one space.
 pub fn normalize_query(q: &str) -> String {

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError};
-use vitrine_contract::read_model::FENCED_SET_LUA;
+use vitrine_contract::read_model::{ABSENT_SET_LUA, FENCED_SET_LUA};
 
 pub struct RedisLink {
     client: Client,
     conn: RwLock<Option<MultiplexedConnection>>,
     timeout: Duration,
     fenced_set_sha: String,
+    absent_set_sha: String,
 }
 
 impl RedisLink {
@@ -25,6 +26,7 @@ impl RedisLink {
             conn: RwLock::new(None),
             timeout,
             fenced_set_sha: redis::Script::new(FENCED_SET_LUA).get_hash().to_owned(),
+            absent_set_sha: redis::Script::new(ABSENT_SET_LUA).get_hash().to_owned(),
         }))
     }
 
@@ -39,6 +41,10 @@ impl RedisLink {
     /// SHA1 of `FENCED_SET_LUA`, loaded on every (re)connect so write-backs are one EVALSHA.
     pub fn fenced_set_sha(&self) -> &str {
         &self.fenced_set_sha
+    }
+
+    pub fn absent_set_sha(&self) -> &str {
+        &self.absent_set_sha
     }
 
     /// The connection, if Redis is up.
@@ -75,11 +81,13 @@ impl RedisLink {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        let _: String = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(FENCED_SET_LUA)
-            .query_async(&mut conn)
-            .await?;
+        for script in [FENCED_SET_LUA, ABSENT_SET_LUA] {
+            let _: String = redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(script)
+                .query_async(&mut conn)
+                .await?;
+        }
         Ok(conn)
     }
 

@@ -12,13 +12,16 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
-use vitrine_contract::read_model::{doc_key, RedisKeys, PAGE_SIZE};
+use vitrine_contract::read_model::{doc_key, RedisKeys, ABSENT_REV, PAGE_SIZE};
 
 use crate::error::ApiError;
 use crate::live::Live;
 use crate::lookups::Lookups;
 use crate::redis_link::RedisLink;
 use crate::updates::Updates;
+
+/// How long a negative-cache entry (a document that does not exist) lives in Redis.
+const ABSENT_TTL_SECS: u64 = 300;
 
 /// A document lookup's outcome.
 #[derive(Debug)]
@@ -98,6 +101,7 @@ impl Store {
                     let rev = parse_rev(&rev).unwrap_or_default();
                     return Ok(match doc {
                         Some(body) if !body.is_empty() => Found::Doc { rev, body },
+                        _ if rev == ABSENT_REV => Found::Absent,
                         _ => Found::Gone,
                     });
                 }
@@ -118,6 +122,22 @@ impl Store {
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?;
         let Some((rev, doc)) = row else {
+            // Remember the absence for a while: a new session reads its empty cart again
+            // and again before its first add. Any projector write replaces the entry.
+            if let Some(mut conn) = write_back {
+                lk.redis_command();
+                let written: RedisResult<i64> = redis::cmd("EVALSHA")
+                    .arg(self.redis.absent_set_sha())
+                    .arg(1)
+                    .arg(&redis_key)
+                    .arg(ABSENT_TTL_SECS)
+                    .query_async(&mut conn)
+                    .await;
+                if let Err(error) = written {
+                    tracing::warn!(%error, "Redis negative-cache write failed");
+                    self.redis.report_failure(&error);
+                }
+            }
             return Ok(Found::Absent);
         };
         if let Some(mut conn) = write_back {

@@ -95,14 +95,18 @@ async fn a_projector_write_changes_the_etag_and_the_body() {
 #[tokio::test]
 async fn unknown_and_deleted_products_are_404_problems() {
     let app = TestApp::start().await;
-    let unknown = app
-        .get(&format!("/api/v1/products/{}/", Uuid::now_v7()))
-        .await;
+    let unknown_uri = format!("/api/v1/products/{}/", Uuid::now_v7());
+    let unknown = app.get(&unknown_uri).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.header("content-type"), "application/problem+json");
     assert_eq!(unknown.json()["status"], 404);
-    // Nothing to write back for a document that never existed.
-    assert_eq!(unknown.lookups(), "redis=1; sql=1");
+    // A document that never existed: its absence is remembered (negative cache)...
+    assert_eq!(unknown.lookups(), "redis=2; sql=1");
+    let again = app.get(&unknown_uri).await;
+    assert_eq!(
+        (again.status, again.lookups()),
+        (StatusCode::NOT_FOUND, HIT)
+    );
 
     let gone = Uuid::now_v7();
     project_to_postgres(&app, 1, &doc_key::product(gone), None).await;
