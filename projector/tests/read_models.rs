@@ -584,7 +584,8 @@ async fn cached_searches_are_retired_by_catalog_changes_but_not_by_stock_that_ke
     let p = Uuid::now_v7();
     let recs = vec![
         h.record(category(cat, "Cameras", None)).await,
-        h.record(product(p, "Travel Camera", 25_000, cat, 100)).await,
+        h.record(product(p, "Travel Camera", 25_000, cat, 100))
+            .await,
     ];
     h.apply(&recs).await;
     let generation = |h: &Harness| {
@@ -608,8 +609,15 @@ async fn cached_searches_are_retired_by_catalog_changes_but_not_by_stock_that_ke
         })
         .await;
     h.apply(&[reserved]).await;
-    assert_eq!(generation(&h).await, before, "a stock change within a status keeps cached searches");
-    assert_eq!(h.doc(&format!("product:{p}")).await.unwrap()["stock"], json!(98));
+    assert_eq!(
+        generation(&h).await,
+        before,
+        "a stock change within a status keeps cached searches"
+    );
+    assert_eq!(
+        h.doc(&format!("product:{p}")).await.unwrap()["stock"],
+        json!(98)
+    );
 
     // the last units: the status flips, list items (and search results) show it
     let emptied = h
@@ -621,7 +629,10 @@ async fn cached_searches_are_retired_by_catalog_changes_but_not_by_stock_that_ke
         .await;
     h.apply(&[emptied]).await;
     let after_flip = generation(&h).await;
-    assert!(after_flip > before, "a stock status change retires cached searches");
+    assert!(
+        after_flip > before,
+        "a stock status change retires cached searches"
+    );
 
     // a description change alters what a search matches, though no list item shows it
     let described = h
@@ -637,6 +648,9 @@ async fn cached_searches_are_retired_by_catalog_changes_but_not_by_stock_that_ke
         })
         .await;
     h.apply(&[described]).await;
-    assert!(generation(&h).await > after_flip, "a text change retires cached searches");
+    assert!(
+        generation(&h).await > after_flip,
+        "a text change retires cached searches"
+    );
     h.assert_verified().await;
 }
