@@ -50,3 +50,14 @@ pub async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received, draining");
 }
+
+/// Sets `vitrine_db_pool_connections{state="in_use"|"idle"|"max"}` from an sqlx pool;
+/// every program calls it when `/metrics` is scraped.
+pub fn record_pool(pool: &sqlx::PgPool) {
+    let size = f64::from(pool.size());
+    let idle = pool.num_idle() as f64;
+    metrics::gauge!("vitrine_db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
+    metrics::gauge!("vitrine_db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("vitrine_db_pool_connections", "state" => "max")
+        .set(f64::from(pool.options().get_max_connections()));
+}

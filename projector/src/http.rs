@@ -23,7 +23,10 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route(
             "/metrics",
-            get(|State(s): State<AppState>| async move { s.metrics.render() }),
+            get(|State(s): State<AppState>| async move {
+                vitrine_contract::telemetry::record_pool(&s.pool);
+                s.metrics.render()
+            }),
         )
         .with_state(state)
 }

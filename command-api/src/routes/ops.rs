@@ -35,12 +35,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    let size = state.pool.size() as f64;
-    let idle = state.pool.num_idle() as f64;
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "in_use").set(size - idle);
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "max")
-        .set(state.config.db_pool_max as f64);
+    vitrine_contract::telemetry::record_pool(&state.pool);
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

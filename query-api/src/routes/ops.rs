@@ -50,13 +50,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    let pool = app.store.pool();
-    let idle = pool.num_idle() as f64;
-    let size = f64::from(pool.size());
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "max")
-        .set(f64::from(pool.options().get_max_connections()));
+    vitrine_contract::telemetry::record_pool(app.store.pool());
     let body = app.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
