@@ -98,7 +98,11 @@ async fn a_sigterm_to_one_of_three_instances_behind_nginx_fails_no_request() {
         .arg(&dir)
         .arg("-c")
         .arg(&conf)
-        .args(["-g", "daemon off;"])
+        // One process (no master/worker pair), so dropping the handle ends nginx whole
+        // and no orphaned worker keeps the test's output open.
+        .args(["-g", "daemon off; master_process off;"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("nginx starts");
