@@ -65,13 +65,45 @@ fn dead_letter(rec: &RecordedEvent, error: String) -> DeadLetter {
     }
 }
 
-/// Applies a batch into read-model `version` of both stores.
-#[tracing::instrument(skip_all, fields(events = items.len(), version))]
+/// Which read-model version a batch goes to.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Whatever is live when the batch's transaction starts, read under the flip lock.
+    Live,
+    Version(i32),
+}
+
+/// Applies a batch into read-model `version` of both stores (a rebuild's catch-up,
+/// tests and benchmarks name the version).
 pub async fn apply_batch<C: redis::aio::ConnectionLike>(
     pool: &PgPool,
     redis: &mut C,
     prefix: &str,
     version: i32,
+    items: &[Incoming],
+) -> Result<BatchReport, ApplyError> {
+    apply(pool, redis, prefix, Target::Version(version), items).await
+}
+
+/// The live projector's batch: applied into the version that is live when its
+/// transaction starts. It holds the flip lock shared until it commits, so a rebuild's
+/// flip waits for it, and everything applied to the old version is committed before
+/// the flip is (see [`crate::versions::flip`]).
+pub async fn apply_live_batch<C: redis::aio::ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+    items: &[Incoming],
+) -> Result<BatchReport, ApplyError> {
+    apply(pool, redis, prefix, Target::Live, items).await
+}
+
+#[tracing::instrument(skip_all, fields(events = items.len(), ?target))]
+async fn apply<C: redis::aio::ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+    target: Target,
     items: &[Incoming],
 ) -> Result<BatchReport, ApplyError> {
     let started = Instant::now();
@@ -92,6 +124,10 @@ pub async fn apply_batch<C: redis::aio::ConnectionLike>(
     }
 
     let mut tx = pool.begin().await?;
+    let version = match target {
+        Target::Version(v) => v,
+        Target::Live => crate::versions::live_version_for_batch(&mut tx).await?,
+    };
     let streams: Vec<StreamId> = by_stream.keys().cloned().collect();
     let mut world = World::default();
     store::load_into(&mut world, store::load_categories(&mut tx, version).await?);

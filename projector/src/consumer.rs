@@ -2,8 +2,6 @@
 //! then commit the offsets. A failed batch is retried with backoff, never skipped.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -13,7 +11,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use vitrine_contract::RecordedEvent;
 
-use crate::apply::{apply_batch, Incoming};
+use crate::apply::{apply_live_batch, Incoming};
 use crate::store::DeadLetter;
 use crate::Config;
 
@@ -64,7 +62,6 @@ pub async fn consume(
     config: &Config,
     pool: PgPool,
     mut redis: redis::aio::ConnectionManager,
-    live_version: Arc<AtomicI32>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let consumer = consumer(config)?;
@@ -104,8 +101,7 @@ pub async fn consume(
 
         let mut backoff = Duration::from_millis(100);
         loop {
-            let version = live_version.load(Ordering::Relaxed);
-            match apply_batch(&pool, &mut redis, &config.redis_prefix, version, &items).await {
+            match apply_live_batch(&pool, &mut redis, &config.redis_prefix, &items).await {
                 Ok(report) => {
                     tracing::debug!(?report, "batch applied");
                     break;

@@ -23,8 +23,6 @@ pub mod versions;
 pub mod world;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::PgPoolOptions;
@@ -81,12 +79,13 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<PgPool> {
         .await?)
 }
 
-/// Follows `rm_live.version` (so a rebuild's flip is picked up within a second) and
-/// exports position and lag.
-async fn follow_live(pool: PgPool, version: Arc<AtomicI32>, mut shutdown: watch::Receiver<bool>) {
+/// Exports the live version's position and lag every second. (Batches read the live
+/// version themselves, under the flip lock: see [`apply::apply_live_batch`].)
+async fn follow_live(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
+    let mut current = 0;
     loop {
         if let Ok(v) = store::live_version(&pool).await {
-            if version.swap(v, Ordering::Relaxed) != v {
+            if std::mem::replace(&mut current, v) != v {
                 tracing::info!(version = v, "following read-model version");
             }
             if let Ok((applied, max, _)) = store::progress(&pool, v).await {
@@ -113,14 +112,13 @@ pub async fn run(
     vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     let redis = redis::aio::ConnectionManager::new(redis_client.clone()).await?;
-    let live = Arc::new(AtomicI32::new(store::live_version(&pool).await?));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let follower = tokio::spawn(follow_live(pool.clone(), live.clone(), stop_rx.clone()));
+    let follower = tokio::spawn(follow_live(pool.clone(), stop_rx.clone()));
     let state = http::AppState {
         pool: pool.clone(),
         redis: redis.clone(),
@@ -135,7 +133,7 @@ pub async fn run(
             .await
     });
     tracing::info!(topic = %config.kafka_topic, group = %config.kafka_group_id, "projector running");
-    let consumed = consumer::consume(&config, pool, redis, live, stop_rx).await;
+    let consumed = consumer::consume(&config, pool, redis, stop_rx).await;
     let _ = follower.await;
     server.await??;
     consumed

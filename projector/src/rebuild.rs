@@ -14,9 +14,11 @@
 //!    event whose transaction committed late; transaction-id visibility does not.
 //! 4. **Gate**: the new version is compared with a fresh fold of exactly the events in
 //!    the last snapshot ([`verify::verify_at`]); a difference stops the rebuild.
-//! 5. **Flip** `rm_live` (query-api instances and the live projector follow it within a
-//!    second), keep catching up through a hand-off window so nothing committed while the
-//!    live projector switches is missed, and after a grace period drop the old version.
+//! 5. **Flip** `rm_live` under the flip lock: it waits for live batches still applying to
+//!    the old version (they hold the lock shared), and every later batch reads the new
+//!    version. One catch-up round after the flip therefore takes in everything committed
+//!    before it. query-api instances follow within a second; after a grace period the old
+//!    version is dropped.
 //!
 //! A rebuild that crashes or is stopped leaves the live version untouched; its
 //! half-built version stays `building` and the next rebuild removes it first.
@@ -215,6 +217,13 @@ async fn build(
         "flipped the live read-model version"
     );
 
+    // The flip waited for every live batch still applying to the old version, so one
+    // round now takes in everything committed before it; from here on the live projector
+    // writes the new version itself. Further rounds during the hand-off window only keep
+    // the new version fresher while the projector's next batches arrive.
+    let (n, next) = catch_up(pool, redis, prefix, version, &snapshot).await?;
+    report.caught_up_events += n;
+    snapshot = next;
     let handoff_end = Instant::now() + opts.handoff;
     while Instant::now() < handoff_end {
         tokio::time::sleep(Duration::from_millis(100)).await;

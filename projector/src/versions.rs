@@ -7,6 +7,22 @@ use vitrine_contract::read_model::RedisKeys;
 
 use crate::store;
 
+/// Advisory-lock class of the live-version pointer: live batches hold it shared for
+/// their transaction, a flip exclusively.
+const FLIP_LOCK_CLASS: i32 = 0x666c; // "fl"
+
+/// The live version, for a batch about to be applied in `tx`: read under the flip lock
+/// (shared), so a flip cannot commit until this batch has.
+pub async fn live_version_for_batch(tx: &mut PgConnection) -> sqlx::Result<i32> {
+    sqlx::query("SELECT pg_advisory_xact_lock_shared($1, hashtext(current_database()))")
+        .bind(FLIP_LOCK_CLASS)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_scalar("SELECT version FROM rm_live")
+        .fetch_one(&mut *tx)
+        .await
+}
+
 /// Advisory-lock class held (on a connection of its own) for a rebuild's whole run, so
 /// two rebuilds never race; a crashed rebuild's lock goes with its connection.
 const REBUILD_LOCK_CLASS: i32 = 0x7262; // "rb"
@@ -68,6 +84,11 @@ pub async fn mark(
 /// Makes `to` the live version if `from` still is; answers false if someone else flipped.
 pub async fn flip(pool: &PgPool, from: i32, to: i32) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
+    // Waits for live batches still applying to `from`; batches after the commit see `to`.
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_database()))")
+        .bind(FLIP_LOCK_CLASS)
+        .execute(&mut *tx)
+        .await?;
     let flipped =
         sqlx::query("UPDATE rm_live SET version = $2, flipped_at = now() WHERE version = $1")
             .bind(from)

@@ -790,7 +790,8 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
             &pool,
             &redis_url(),
             &h.prefix,
-            &options(Duration::from_secs(2), Some(Duration::from_secs(1))),
+            // No hand-off window: the flip lock alone must hand over without a gap.
+            &options(Duration::ZERO, Some(Duration::from_secs(1))),
         ),
     )
     .await

@@ -49,8 +49,14 @@ async fn min_version_answers_as_soon_as_the_projector_publishes_it() {
         waited < Duration::from_millis(1500),
         "answered {waited:?} after asking, not at the notice"
     );
-    // One read before the wait, one after the notice: no polling in between.
-    assert_eq!(answer.lookups(), "redis=2; sql=0");
+    // One read before the wait and one per notice naming the document: no polling.
+    // (The notice of the version-1 write may reach the waiter late on a loaded machine,
+    // which costs one more read: three at most.)
+    assert!(
+        ["redis=2; sql=0", "redis=3; sql=0"].contains(&answer.lookups()),
+        "lookups {}",
+        answer.lookups()
+    );
 
     // Already there: no wait, one lookup (the header form).
     let now = app
