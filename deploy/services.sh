@@ -17,8 +17,16 @@ start_postgres() {
 }
 
 # Parallel tests each hold a few pools: make room once (needs a restart to take effect).
+# Autovacuum must run: the outbox is a queue (every row inserted, then deleted), and
+# without vacuum its dead index entries make every relay poll slower (some machine
+# images ship with it off).
 tune_postgres() {
-  local max
+  local max autovacuum
+  autovacuum=$(psql -X -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'SHOW autovacuum')
+  if [ "$autovacuum" != "on" ]; then
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'ALTER SYSTEM SET autovacuum = on' -c 'SELECT pg_reload_conf()' >/dev/null
+    echo "postgresql: autovacuum turned on"
+  fi
   max=$(psql -X -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'SHOW max_connections')
   if [ "$max" -lt 400 ]; then
     psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c 'ALTER SYSTEM SET max_connections = 400'
