@@ -184,6 +184,14 @@ pub async fn save_entities(
     Ok(())
 }
 
+/// The entity ids of `stream_id` rows (`product-{id}` → id).
+fn entity_ids(rows: Vec<(String,)>) -> Vec<Uuid> {
+    rows.into_iter()
+        .filter_map(|(s,)| s.parse::<StreamId>().ok())
+        .map(|s| s.id())
+        .collect()
+}
+
 /// Ids of the products in the given categories.
 pub async fn products_in(
     tx: &mut PgConnection,
@@ -200,11 +208,7 @@ pub async fn products_in(
     .bind(categories)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(ids
-        .into_iter()
-        .filter_map(|(s,)| s.parse::<StreamId>().ok())
-        .map(|s| s.id())
-        .collect())
+    Ok(entity_ids(ids))
 }
 
 /// Session ids of the carts holding any of `products`.
@@ -223,11 +227,7 @@ pub async fn carts_with(
     .bind(products)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(ids
-        .into_iter()
-        .filter_map(|(s,)| s.parse::<StreamId>().ok())
-        .map(|s| s.id())
-        .collect())
+    Ok(entity_ids(ids))
 }
 
 /// Every product in an order together with any of `products`.
