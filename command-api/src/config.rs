@@ -44,6 +44,9 @@ pub struct Config {
     /// Largest accepted request body.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,
+    /// How long an `Idempotency-Key` is remembered (retries must come within it).
+    #[arg(long, env = "IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
+    pub idempotency_ttl_hours: u64,
     #[command(flatten)]
     pub relay: RelayConfig,
 }

@@ -5,8 +5,10 @@
 //! that row until the first transaction ends, then finds the stored answer (or, if the
 //! first failed and rolled back, goes ahead itself). Rejected commands store nothing.
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 
 use crate::error::ApiError;
 use crate::response::CommandOk;
@@ -111,5 +113,31 @@ pub async fn finish(
     match idem {
         Some(i) => i.finish(conn, answer).await,
         None => Ok(()),
+    }
+}
+
+/// Forgets keys older than `ttl`: a retry must come within it to be recognized.
+#[tracing::instrument(skip_all)]
+pub async fn expire(pool: &PgPool, ttl: Duration) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys
+         WHERE created_at < now() - make_interval(secs => $1) AND status IS NOT NULL",
+    )
+    .bind(ttl.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Runs [`expire`] every `every` until the task is dropped. Several instances may run
+/// it at once: deleting the same old rows twice is harmless.
+pub async fn expire_periodically(pool: PgPool, ttl: Duration, every: Duration) {
+    loop {
+        match expire(&pool, ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "forgot old idempotency keys"),
+            Err(error) => tracing::warn!(%error, "idempotency keys could not be expired"),
+        }
+        tokio::time::sleep(every).await;
     }
 }

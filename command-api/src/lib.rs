@@ -85,11 +85,17 @@ pub async fn run(
     let pool = connect(&config).await?;
     migrate(&pool, &config).await?;
     let relay = outbox::Relay::spawn(config.relay.clone(), pool.clone());
+    let expiry = tokio::spawn(idempotency::expire_periodically(
+        pool.clone(),
+        std::time::Duration::from_secs(config.idempotency_ttl_hours * 3600),
+        std::time::Duration::from_secs(600),
+    ));
     let state = AppState::new(pool, config, vitrine_contract::telemetry::install_metrics());
     tracing::info!(addr = %listener.local_addr()?, "command-api listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     relay.abort();
+    expiry.abort();
     Ok(())
 }

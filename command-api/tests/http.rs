@@ -817,3 +817,43 @@ async fn operations_endpoints_answer() {
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     assert!(metrics.contains("vitrine_db_pool_connections"), "{metrics}");
 }
+
+#[tokio::test]
+async fn idempotency_keys_are_forgotten_after_their_ttl_and_fresh_ones_are_kept() {
+    let app = TestApp::spawn_with(false).await;
+    let post = |slug: &'static str, key: &'static str| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::POST,
+                "/api/v1/categories/",
+                Some(ADMIN_TOKEN),
+                Some(json!({"name": slug, "slug": slug})),
+                &[("Idempotency-Key", key)],
+            )
+            .await
+        }
+    };
+    assert_eq!(post("old", "k-old").await.status, StatusCode::CREATED);
+    assert_eq!(post("new", "k-new").await.status, StatusCode::CREATED);
+    sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'k-old'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let expired =
+        command_api::idempotency::expire(&app.pool, std::time::Duration::from_secs(24 * 3600))
+            .await
+            .unwrap();
+    assert_eq!(expired, 1);
+
+    // The fresh key still replays its first answer...
+    let events = app.event_count().await;
+    let replay = post("new", "k-new").await;
+    assert_eq!(replay.status, StatusCode::CREATED);
+    assert_eq!(app.event_count().await, events, "a replay writes nothing");
+    // ...while the forgotten one is a new request: here a duplicate slug, so a conflict.
+    assert_eq!(post("old", "k-old").await.status, StatusCode::CONFLICT);
+}
