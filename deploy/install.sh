@@ -18,6 +18,8 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need_pkgs+=(libssl-dev)
 dpkg -s libsasl2-dev >/dev/null 2>&1 || need_pkgs+=(libsasl2-dev)
 dpkg -s zlib1g-dev >/dev/null 2>&1 || need_pkgs+=(zlib1g-dev)
 dpkg -s libevent-dev >/dev/null 2>&1 || need_pkgs+=(libevent-dev)
+# Only for building the broker once; harmless insurance for its schema-registry code.
+[ -x "$TANSU_BIN" ] || have protoc || need_pkgs+=(protobuf-compiler)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "install: Debian packages ${need_pkgs[*]}"
   apt-get update -qq

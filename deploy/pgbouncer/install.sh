@@ -22,7 +22,8 @@ if command -v pgbouncer >/dev/null 2>&1; then
 fi
 
 echo "pgbouncer: building from the source package of Debian trixie (one time)"
-apt-get install -y -qq dpkg-dev build-essential libevent-dev libssl-dev pkg-config libc-ares-dev >/dev/null
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dpkg-dev build-essential libevent-dev libssl-dev pkg-config libc-ares-dev >/dev/null
 # The mirror this machine already uses, so no other host is named here.
 mirror=$(grep -rhoE 'https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
   | grep -v security | head -1 | tr -d ' ' || true)
