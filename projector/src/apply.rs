@@ -262,9 +262,19 @@ async fn apply<C: redis::aio::ConnectionLike>(
     lock_keys.extend(sessions.iter().map(|s| doc_key::orders(*s)));
     store::lock_renders(&mut tx, &lock_keys).await?;
 
+    // Co-purchase scores come from one aggregate over the orders' product ids (GIN
+    // indexed), not from loading every order that holds a product.
+    let recs_list: Vec<Uuid> = recs.iter().copied().collect();
+    let mut scores = store::co_purchase_scores(&mut tx, version, &recs_list).await?;
+    let candidates: BTreeSet<Uuid> = scores.values().flat_map(|m| m.keys().copied()).collect();
     let needs = RenderNeeds {
         all_products: lists.contains(&ListId::All),
-        products: products.iter().chain(recs.iter()).copied().collect(),
+        products: products
+            .iter()
+            .chain(recs.iter())
+            .chain(candidates.iter())
+            .copied()
+            .collect(),
         product_categories: lists
             .iter()
             .filter_map(|l| match l {
@@ -275,7 +285,6 @@ async fn apply<C: redis::aio::ConnectionLike>(
         carts: carts.iter().copied().collect(),
         orders: orders.iter().copied().collect(),
         orders_of_sessions: sessions.iter().copied().collect(),
-        orders_with_products: recs.iter().copied().collect(),
     };
     let view = store::load_render_world(&mut tx, version, &needs).await?;
 
@@ -294,7 +303,8 @@ async fn apply<C: redis::aio::ConnectionLike>(
         }
     }
     for p in &recs {
-        if let Some(d) = render::recommendations(&view, *p) {
+        let scores = scores.remove(p).unwrap_or_default();
+        if let Some(d) = render::recommendations_from(&view, *p, scores) {
             docs.insert(doc_key::recommendations(*p), Some(d));
         }
     }

@@ -392,22 +392,15 @@ struct RecsDoc<'a> {
 }
 
 /// Up to [`RECS_LIMIT`] products most often in the same non-cancelled orders as `id`
-/// (score = number of such orders), ties by id; discontinued products are left out.
-pub fn recommendations(world: &World, id: Uuid) -> Option<String> {
+/// (score = number of such orders, given in `scores`: from [`co_purchases`] for a whole
+/// world, from `store::co_purchase_scores` on the live path), ties by id; discontinued
+/// products are left out. `None` when the product is unknown.
+pub fn recommendations_from(
+    world: &World,
+    id: Uuid,
+    scores: BTreeMap<Uuid, u32>,
+) -> Option<String> {
     world.products.get(&id)?;
-    let mut scores: BTreeMap<Uuid, u32> = BTreeMap::new();
-    for o in world
-        .orders
-        .values()
-        .filter(|o| o.counts_for_recommendations())
-    {
-        let ids: BTreeSet<Uuid> = o.lines.iter().map(|l| l.product_id).collect();
-        if ids.contains(&id) {
-            for other in ids.into_iter().filter(|o| *o != id) {
-                *scores.entry(other).or_default() += 1;
-            }
-        }
-    }
     Some(recs_doc(world, id, scores))
 }
 

@@ -1,6 +1,8 @@
 //! Every SQL statement and Redis command of the projector: entity state, documents,
 //! search rows, progress, dead letters, and the fenced Redis writes.
 
+use std::collections::BTreeMap;
+
 use redis::aio::ConnectionLike;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -250,6 +252,38 @@ pub async fn co_purchased(
     Ok(ids.into_iter().map(|(id,)| id).collect())
 }
 
+/// For each of `products`, in how many orders it was bought together with each other
+/// product. Orders count as in [`crate::world::Order::counts_for_recommendations`]:
+/// every status but cancelled.
+pub async fn co_purchase_scores(
+    tx: &mut PgConnection,
+    version: i32,
+    products: &[Uuid],
+) -> sqlx::Result<BTreeMap<Uuid, BTreeMap<Uuid, u32>>> {
+    let mut scores: BTreeMap<Uuid, BTreeMap<Uuid, u32>> = BTreeMap::new();
+    if products.is_empty() {
+        return Ok(scores);
+    }
+    let rows: Vec<(Uuid, Uuid, i64)> = sqlx::query_as(
+        "SELECT p, other, count(DISTINCT o.stream_id)
+         FROM unnest($2::uuid[]) AS p
+         JOIN rm_entities o
+           ON o.rm_version = $1 AND o.kind = 'order' AND o.product_ids @> ARRAY[p]
+          AND coalesce(o.state->>'status', '') <> 'cancelled'
+         CROSS JOIN LATERAL unnest(o.product_ids) AS other
+         WHERE other <> p
+         GROUP BY p, other",
+    )
+    .bind(version)
+    .bind(products)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (p, other, n) in rows {
+        scores.entry(p).or_default().insert(other, n as u32);
+    }
+    Ok(scores)
+}
+
 /// Takes the render locks of `lock_keys` (bucketed, in bucket order) until the end of
 /// the transaction: renders of one document are serialized, so a higher rev always
 /// reflects newer state.
@@ -288,7 +322,6 @@ pub struct RenderNeeds {
     pub carts: Vec<Uuid>,
     pub orders: Vec<Uuid>,
     pub orders_of_sessions: Vec<Uuid>,
-    pub orders_with_products: Vec<Uuid>,
 }
 
 /// Loads (after the render locks, so it sees every earlier render's state) the part of
@@ -305,13 +338,24 @@ pub async fn load_render_world(
         "SELECT stream_id, version, state FROM rm_entities
          WHERE rm_version = $1 AND (
              (kind = 'cart' AND stream_id = ANY($2))
-          OR (kind = 'order' AND (stream_id = ANY($3) OR session_id = ANY($4) OR product_ids && $5)))",
+          OR (kind = 'order' AND (stream_id = ANY($3) OR session_id = ANY($4))))",
     )
     .bind(version)
-    .bind(needs.carts.iter().map(|s| StreamId::cart(*s).to_string()).collect::<Vec<_>>())
-    .bind(needs.orders.iter().map(|s| StreamId::order(*s).to_string()).collect::<Vec<_>>())
+    .bind(
+        needs
+            .carts
+            .iter()
+            .map(|s| StreamId::cart(*s).to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        needs
+            .orders
+            .iter()
+            .map(|s| StreamId::order(*s).to_string())
+            .collect::<Vec<_>>(),
+    )
     .bind(&needs.orders_of_sessions)
-    .bind(&needs.orders_with_products)
     .fetch_all(&mut *tx)
     .await?;
     load_into(&mut world, rows(raw));
