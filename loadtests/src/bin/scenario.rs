@@ -123,6 +123,8 @@ fn shared() -> &'static Shared {
 struct Shopper {
     token: String,
     items_in_cart: usize,
+    /// Products in the cart, to take out again when checkout finds one sold out.
+    cart_products: Vec<String>,
 }
 
 const SESSIONS: &str = "/api/v1/sessions/";
@@ -163,6 +165,7 @@ async fn open_session(user: &mut GooseUser) -> TransactionResult {
             user.set_session_data(Shopper {
                 token,
                 items_in_cart: 0,
+                cart_products: Vec::new(),
             });
             Ok(())
         }
@@ -236,6 +239,7 @@ async fn add_to_cart(user: &mut GooseUser) -> TransactionResult {
     if goose.request.success {
         if let Some(shopper) = user.get_session_data_mut::<Shopper>() {
             shopper.items_in_cart += 1;
+            shopper.cart_products.push(product_id);
         }
     }
     Ok(())
@@ -261,10 +265,34 @@ async fn checkout(user: &mut GooseUser) -> TransactionResult {
         .name(plan::CHECKOUT)
         .set_request_builder(builder)
         .build();
-    let goose = user.request(request).await?;
-    if goose.request.success {
+    let mut goose = user.request(request).await?;
+    let sold_out = goose.request.status_code == 409;
+    if sold_out {
+        // Stock ran out (a long-lived store sells its last units): refusing is the right
+        // answer, not an error. The shopper takes the items out and shops on.
+        user.set_success(&mut goose.request)?;
+        let products = user
+            .get_session_data::<Shopper>()
+            .map(|s| s.cart_products.clone())
+            .unwrap_or_default();
+        for product_id in products {
+            let path = format!("/api/v1/cart/items/{product_id}/");
+            let builder = user
+                .get_request_builder(&GooseMethod::Delete, &path)?
+                .bearer_auth(&token);
+            let request = GooseRequest::builder()
+                .method(GooseMethod::Delete)
+                .path(path.as_str())
+                .name("remove sold-out cart items")
+                .set_request_builder(builder)
+                .build();
+            user.request(request).await?;
+        }
+    }
+    if goose.request.success || sold_out {
         if let Some(shopper) = user.get_session_data_mut::<Shopper>() {
             shopper.items_in_cart = 0;
+            shopper.cart_products.clear();
         }
     }
     Ok(())
