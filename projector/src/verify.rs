@@ -44,11 +44,6 @@ impl std::fmt::Display for Difference {
     }
 }
 
-/// The whole history folded from scratch.
-pub async fn fold_all(pool: &PgPool) -> sqlx::Result<World> {
-    fold_at(pool, None).await
-}
-
 /// The events visible in `snapshot` (a `pg_snapshot` in text form; all events when
 /// `None`) folded from scratch.
 pub async fn fold_at(pool: &PgPool, snapshot: Option<&str>) -> sqlx::Result<World> {

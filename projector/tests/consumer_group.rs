@@ -6,59 +6,16 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use projector::Config;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use uuid::Uuid;
 use vitrine_contract::{Event, RecordedEvent};
 
 /// Plays the relay: publishes each event keyed by its stream.
 async fn publish(topic: &str, recs: &[RecordedEvent]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", vitrine_testkit::kafka_brokers())
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    for rec in recs {
-        let value = rec.to_json();
-        producer
-            .send(
-                FutureRecord::to(topic).key(&rec.stream_id).payload(&value),
-                Duration::from_secs(10),
-            )
-            .await
-            .expect("the broker takes the event");
-    }
+    publish_with(&producer(), topic, recs).await;
 }
 
-fn config(h: &Harness, topic: &str, group: &str) -> Config {
-    Config {
-        database_url: h.db.url.clone(),
-        database_direct_url: None,
-        db_pool_max: 4,
-        redis_url: vitrine_testkit::redis_url(),
-        redis_prefix: h.prefix.clone(),
-        kafka_brokers: vitrine_testkit::kafka_brokers(),
-        kafka_topic: topic.to_owned(),
-        kafka_group_id: group.to_owned(),
-        listen_addr: "127.0.0.1:0".into(),
-        batch_max: 50,
-    }
-}
-
-/// Starts a projector; the sender stops it gracefully.
-async fn start(
-    config: Config,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(projector::run(config, listener, async move {
-        let _ = rx.await;
-    }));
-    (tx, task)
+fn config(h: &Harness, topic: &str, group: &str) -> projector::Config {
+    projector_config(h, topic, group, 50)
 }
 
 /// Waits (bounded) until every stream has applied its last version, then verifies.
@@ -132,7 +89,7 @@ async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
     let recs = shop(&mut h, 60).await;
     publish(&topic, &recs[..120]).await;
 
-    let (_stop, task) = start(config(&h, &topic, &group)).await;
+    let (_stop, task) = start_projector(config(&h, &topic, &group)).await;
     // let it get somewhere, then kill it without any chance to finish
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -149,7 +106,7 @@ async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
     let _ = task.await;
 
     publish(&topic, &recs[120..]).await;
-    let (stop, task) = start(config(&h, &topic, &group)).await;
+    let (stop, task) = start_projector(config(&h, &topic, &group)).await;
     wait_caught_up(&h, &recs).await;
     let _ = stop.send(());
     task.await.unwrap().expect("a clean stop");
@@ -160,8 +117,8 @@ async fn two_instances_share_the_partitions_and_one_stopping_hands_over_its_work
     let mut h = Harness::new().await;
     let topic = vitrine_testkit::unique_topic(6).await;
     let group = format!("g-{}", Uuid::now_v7().simple());
-    let (stop_a, task_a) = start(config(&h, &topic, &group)).await;
-    let (stop_b, task_b) = start(config(&h, &topic, &group)).await;
+    let (stop_a, task_a) = start_projector(config(&h, &topic, &group)).await;
+    let (stop_b, task_b) = start_projector(config(&h, &topic, &group)).await;
     let first = shop(&mut h, 30).await;
     publish(&topic, &first).await;
     wait_caught_up(&h, &first).await;

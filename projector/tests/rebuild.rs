@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use projector::rebuild::{rebuild, Options, Report};
-use projector::Config;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -60,26 +58,9 @@ async fn append(
     .expect("insert event")
 }
 
-fn producer() -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", vitrine_testkit::kafka_brokers())
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer")
-}
-
 /// Plays the relay: publishes committed events keyed by their stream.
 async fn publish(producer: &FutureProducer, topic: &str, recs: &[RecordedEvent]) {
-    for rec in recs {
-        let value = rec.to_json();
-        producer
-            .send(
-                FutureRecord::to(topic).key(&rec.stream_id).payload(&value),
-                Duration::from_secs(10),
-            )
-            .await
-            .expect("the broker takes the event");
-    }
+    publish_with(producer, topic, recs).await;
 }
 
 /// A small deterministic generator (the tests need variety, not randomness).
@@ -628,33 +609,8 @@ async fn project_live(h: &mut Harness, recs: &[RecordedEvent]) {
 // The live projector as a program.
 // ---------------------------------------------------------------------------------------
 
-fn config(h: &Harness, topic: &str) -> Config {
-    Config {
-        database_url: h.db.url.clone(),
-        database_direct_url: None,
-        db_pool_max: 4,
-        redis_url: redis_url(),
-        redis_prefix: h.prefix.clone(),
-        kafka_brokers: vitrine_testkit::kafka_brokers(),
-        kafka_topic: topic.to_owned(),
-        kafka_group_id: format!("g-{}", Uuid::now_v7().simple()),
-        listen_addr: "127.0.0.1:0".into(),
-        batch_max: 100,
-    }
-}
-
-async fn start_projector(
-    config: Config,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<anyhow::Result<()>>,
-) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(projector::run(config, listener, async move {
-        let _ = rx.await;
-    }));
-    (tx, task)
+fn config(h: &Harness, topic: &str) -> projector::Config {
+    projector_config(h, topic, &format!("g-{}", Uuid::now_v7().simple()), 100)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -98,15 +98,26 @@ struct TargetResult {
     url: String,
     connections: u32,
     runs: Vec<RunResult>,
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-    server_cpu_pct: Option<f64>,
-    redis_cpu_pct: Option<f64>,
-    wrk_cpu_pct: Option<f64>,
-    machine_busy_pct: Option<f64>,
-    others_cpu_pct: Option<f64>,
+    /// Medians over `runs` (errors: their sum), flattened into the report.
+    #[serde(flatten)]
+    median: RunResult,
+}
+
+impl RunResult {
+    /// The medians of several runs of one target; errors add up.
+    fn median_of(runs: &[RunResult]) -> RunResult {
+        RunResult {
+            rps: med(runs.iter().map(|r| r.rps)),
+            p50_ms: med(runs.iter().map(|r| r.p50_ms)),
+            p99_ms: med(runs.iter().map(|r| r.p99_ms)),
+            errors: runs.iter().map(|r| r.errors).sum(),
+            server_cpu_pct: med_opt(runs.iter().map(|r| r.server_cpu_pct)),
+            redis_cpu_pct: med_opt(runs.iter().map(|r| r.redis_cpu_pct)),
+            wrk_cpu_pct: med_opt(runs.iter().map(|r| r.wrk_cpu_pct)),
+            machine_busy_pct: med_opt(runs.iter().map(|r| r.machine_busy_pct)),
+            others_cpu_pct: med_opt(runs.iter().map(|r| r.others_cpu_pct)),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -298,15 +309,7 @@ fn measure_all(
             name: t.name.clone(),
             url: t.base.clone(),
             connections: t.connections,
-            rps: med(runs.iter().map(|r| r.rps)),
-            p50_ms: med(runs.iter().map(|r| r.p50_ms)),
-            p99_ms: med(runs.iter().map(|r| r.p99_ms)),
-            errors: runs.iter().map(|r| r.errors).sum(),
-            server_cpu_pct: med_opt(runs.iter().map(|r| r.server_cpu_pct)),
-            redis_cpu_pct: med_opt(runs.iter().map(|r| r.redis_cpu_pct)),
-            wrk_cpu_pct: med_opt(runs.iter().map(|r| r.wrk_cpu_pct)),
-            machine_busy_pct: med_opt(runs.iter().map(|r| r.machine_busy_pct)),
-            others_cpu_pct: med_opt(runs.iter().map(|r| r.others_cpu_pct)),
+            median: RunResult::median_of(&runs),
             runs,
         })
         .collect())
@@ -514,9 +517,9 @@ async fn main() -> Result<()> {
         if let (Some(q), Some(c)) = (find(qa), find(ceil)) {
             ratios.push(Ratio {
                 what: what.into(),
-                query_api_rps: q.rps,
-                ceiling_rps: c.rps,
-                ratio: round(q.rps / c.rps.max(1.0), 3),
+                query_api_rps: q.median.rps,
+                ceiling_rps: c.median.rps,
+                ratio: round(q.median.rps / c.median.rps.max(1.0), 3),
             });
         }
     }
@@ -526,14 +529,14 @@ async fn main() -> Result<()> {
         find("ceiling product"),
         find("ceiling product, 2x connections"),
     ) {
-        let growth = 100.0 * (two.rps - one.rps) / one.rps.max(1.0);
+        let growth = 100.0 * (two.median.rps - one.median.rps) / one.median.rps.max(1.0);
         saturation.push(format!(
             "Doubling wrk's connections ({} → {}) changed the ceiling's RPS by {:+.1} % ({:.0} → {:.0}): {}",
             one.connections,
             two.connections,
             growth,
-            one.rps,
-            two.rps,
+            one.median.rps,
+            two.median.rps,
             if growth < 10.0 {
                 "more offered load does not raise throughput, so the client's concurrency is not the limit"
             } else {
@@ -543,23 +546,25 @@ async fn main() -> Result<()> {
         saturation.push(format!(
             "CPU over the steady middle of the ceiling runs (100 % = one core, {} cores): ceiling server {} %, Redis {} %, wrk {} % ({} threads), other processes {} %; whole machine busy {} % (100 % = all cores).",
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            pct(one.server_cpu_pct),
-            pct(one.redis_cpu_pct),
-            pct(one.wrk_cpu_pct),
+            pct(one.median.server_cpu_pct),
+            pct(one.median.redis_cpu_pct),
+            pct(one.median.wrk_cpu_pct),
             args.threads,
-            pct(one.others_cpu_pct),
-            pct(one.machine_busy_pct)
+            pct(one.median.others_cpu_pct),
+            pct(one.median.machine_busy_pct)
         ));
-        if let (Some(wrk), Some(server), Some(redis)) =
-            (one.wrk_cpu_pct, one.server_cpu_pct, one.redis_cpu_pct)
-        {
+        if let (Some(wrk), Some(server), Some(redis)) = (
+            one.median.wrk_cpu_pct,
+            one.median.server_cpu_pct,
+            one.median.redis_cpu_pct,
+        ) {
             saturation.push(format!(
                 "wrk used {:.0} % of a core for {:.0} RPS ({:.1} µs of client CPU per request); server and Redis together used {:.0} % ({:.1} µs per request): {}",
                 wrk,
-                one.rps,
-                wrk / 100.0 * 1e6 / one.rps.max(1.0),
+                one.median.rps,
+                wrk / 100.0 * 1e6 / one.median.rps.max(1.0),
                 server + redis,
-                (server + redis) / 100.0 * 1e6 / one.rps.max(1.0),
+                (server + redis) / 100.0 * 1e6 / one.median.rps.max(1.0),
                 if wrk < server + redis {
                     "the client costs less per request than the server side, so the server side saturates first"
                 } else {
@@ -571,18 +576,18 @@ async fn main() -> Result<()> {
 
     for t in results
         .iter()
-        .filter(|t| t.others_cpu_pct.is_some_and(|o| o > 25.0))
+        .filter(|t| t.median.others_cpu_pct.is_some_and(|o| o > 25.0))
     {
         saturation.push(format!(
             "NOISE: other processes used {} % of a core during {} (median over its runs): the machine was shared, compare ratios, not absolute RPS",
-            pct(t.others_cpu_pct),
+            pct(t.median.others_cpu_pct),
             t.name
         ));
     }
-    for t in results.iter().filter(|t| t.errors > 0) {
+    for t in results.iter().filter(|t| t.median.errors > 0) {
         saturation.push(format!(
             "WARNING: {} had {} socket errors or non-2xx/3xx answers over its runs; its RPS counts them, so its ratio is not trustworthy",
-            t.name, t.errors
+            t.name, t.median.errors
         ));
     }
 
@@ -663,15 +668,15 @@ fn render(r: &Report, args: &Args) -> String {
             "| {} | {} | {:.0} | {:.3} | {:.3} | {} | {} | {} | {} | {} | {} |\n",
             t.name,
             t.connections,
-            t.rps,
-            t.p50_ms,
-            t.p99_ms,
-            t.errors,
-            pct(t.server_cpu_pct),
-            pct(t.redis_cpu_pct),
-            pct(t.wrk_cpu_pct),
-            pct(t.others_cpu_pct),
-            pct(t.machine_busy_pct)
+            t.median.rps,
+            t.median.p50_ms,
+            t.median.p99_ms,
+            t.median.errors,
+            pct(t.median.server_cpu_pct),
+            pct(t.median.redis_cpu_pct),
+            pct(t.median.wrk_cpu_pct),
+            pct(t.median.others_cpu_pct),
+            pct(t.median.machine_busy_pct)
         ));
     }
     if !r.ratios.is_empty() {

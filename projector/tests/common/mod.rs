@@ -185,3 +185,68 @@ impl Harness {
         projector::store::all_events(&self.db.pool).await.unwrap()
     }
 }
+
+/// A producer playing the relay.
+pub fn producer() -> rdkafka::producer::FutureProducer {
+    rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", vitrine_testkit::kafka_brokers())
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer")
+}
+
+/// Plays the relay: publishes committed events keyed by their stream.
+pub async fn publish_with(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    recs: &[RecordedEvent],
+) {
+    for rec in recs {
+        let value = rec.to_json();
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::to(topic)
+                    .key(&rec.stream_id)
+                    .payload(&value),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .expect("the broker takes the event");
+    }
+}
+
+/// A live projector's configuration on this harness's database and prefix.
+pub fn projector_config(
+    h: &Harness,
+    topic: &str,
+    group: &str,
+    batch_max: usize,
+) -> projector::Config {
+    projector::Config {
+        database_url: h.db.url.clone(),
+        database_direct_url: None,
+        db_pool_max: 4,
+        redis_url: vitrine_testkit::redis_url(),
+        redis_prefix: h.prefix.clone(),
+        kafka_brokers: vitrine_testkit::kafka_brokers(),
+        kafka_topic: topic.to_owned(),
+        kafka_group_id: group.to_owned(),
+        listen_addr: "127.0.0.1:0".into(),
+        batch_max,
+    }
+}
+
+/// Starts a projector; the sender stops it gracefully.
+pub async fn start_projector(
+    config: projector::Config,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(projector::run(config, listener, async move {
+        let _ = rx.await;
+    }));
+    (tx, task)
+}
