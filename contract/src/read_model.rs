@@ -132,6 +132,13 @@ impl RedisKeys {
     }
 }
 
+/// The key beside a store's read models that holds the store's id (`store_identity` in
+/// PostgreSQL): it says which store a prefix belongs to, and its absence says the read
+/// models in this Redis are missing (a Redis restarted empty) and must be refilled.
+pub fn store_marker_key(prefix: &str) -> String {
+    format!("{prefix}store")
+}
+
 /// Fenced write of a document: `KEYS[1]` the Redis key, `ARGV[1]` the rev, `ARGV[2]`
 /// the document (empty for a tombstone). Writes only when the stored rev is lower;
 /// answers 1 if it wrote, 0 if a newer document was already there.

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, RedisKeys, Sort};
 use vitrine_contract::{Event, RecordedEvent, StreamId};
 
+use crate::redis_repair;
 use crate::render;
 use crate::store::{self, DeadLetter, DocWrite, RenderNeeds, SearchRow};
 use crate::world::{EventMeta, ListId, Touch, World};
@@ -31,16 +32,29 @@ pub struct BatchReport {
     pub dead_letters: u64,
     pub docs: usize,
     pub redis_written: usize,
+    /// Documents committed to PostgreSQL whose Redis write failed: owed, and written by
+    /// [`crate::redis_repair`] once Redis answers again.
+    pub redis_owed: usize,
     /// Highest position seen in the batch (0 if none).
     pub position: i64,
+    /// Positions of the events this batch dead-lettered (again, for a replay).
+    pub dead_positions: Vec<i64>,
 }
 
+/// A batch fails only when PostgreSQL does: Redis writes that fail are owed, not fatal.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("PostgreSQL: {0}")]
     Postgres(#[from] sqlx::Error),
-    #[error("Redis: {0}")]
-    Redis(#[from] redis::RedisError),
+}
+
+/// Where a live batch leaves the topic: the next offset of each partition it read,
+/// committed in the batch's own transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub next_offset: i64,
 }
 
 /// Events that can change what a search matches (not only what a list item shows).
@@ -82,20 +96,53 @@ pub async fn apply_batch<C: redis::aio::ConnectionLike>(
     version: i32,
     items: &[Incoming],
 ) -> Result<BatchReport, ApplyError> {
-    apply(pool, redis, prefix, Target::Version(version), items).await
+    apply(
+        pool,
+        redis,
+        prefix,
+        Target::Version(version),
+        items,
+        &[],
+        &[],
+    )
+    .await
+}
+
+/// Re-folds `streams` from their first event in read-model `version` (their stored state
+/// is set aside inside the batch's transaction): what replaying a dead letter after a fix
+/// takes, since a dead-lettered event was skipped over.
+pub async fn refold_streams<C: redis::aio::ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+    version: i32,
+    streams: &[StreamId],
+) -> Result<BatchReport, ApplyError> {
+    apply(
+        pool,
+        redis,
+        prefix,
+        Target::Version(version),
+        &[],
+        streams,
+        &[],
+    )
+    .await
 }
 
 /// The live projector's batch: applied into the version that is live when its
 /// transaction starts. It holds the flip lock shared until it commits, so a rebuild's
 /// flip waits for it, and everything applied to the old version is committed before
-/// the flip is (see [`crate::versions::flip`]).
+/// the flip is (see [`crate::versions::flip`]). `offsets` are recorded in the same
+/// transaction, so the batch and where the consumer stands commit together.
 pub async fn apply_live_batch<C: redis::aio::ConnectionLike>(
     pool: &PgPool,
     redis: &mut C,
     prefix: &str,
     items: &[Incoming],
+    offsets: &[PartitionOffset],
 ) -> Result<BatchReport, ApplyError> {
-    apply(pool, redis, prefix, Target::Live, items).await
+    apply(pool, redis, prefix, Target::Live, items, &[], offsets).await
 }
 
 #[tracing::instrument(skip_all, fields(events = items.len(), ?target))]
@@ -105,6 +152,8 @@ async fn apply<C: redis::aio::ConnectionLike>(
     prefix: &str,
     target: Target,
     items: &[Incoming],
+    refold: &[StreamId],
+    offsets: &[PartitionOffset],
 ) -> Result<BatchReport, ApplyError> {
     let started = Instant::now();
     let mut report = BatchReport::default();
@@ -128,6 +177,9 @@ async fn apply<C: redis::aio::ConnectionLike>(
         Target::Version(v) => v,
         Target::Live => crate::versions::live_version_for_batch(&mut tx).await?,
     };
+    for stream in refold {
+        by_stream.entry(stream.clone()).or_default();
+    }
     let streams: Vec<StreamId> = by_stream.keys().cloned().collect();
     let mut world = World::default();
     store::load_into(&mut world, store::load_categories(&mut tx, version).await?);
@@ -135,6 +187,12 @@ async fn apply<C: redis::aio::ConnectionLike>(
         &mut world,
         store::lock_entities(&mut tx, version, &streams).await?,
     );
+    let mut refold_upto: BTreeMap<String, i64> = BTreeMap::new();
+    for stream in refold {
+        let sid = stream.to_string();
+        refold_upto.insert(sid.clone(), world.version_of(&sid));
+        world.forget(stream);
+    }
 
     let mut touches: BTreeSet<Touch> = BTreeSet::new();
     let mut search_text_changed = false;
@@ -157,11 +215,16 @@ async fn apply<C: redis::aio::ConnectionLike>(
             .enumerate()
             .all(|(i, r)| r.version == stored + 1 + i as i64);
         let filled;
-        let new: Vec<&RecordedEvent> = if contiguous {
+        let new: Vec<&RecordedEvent> = if contiguous && !refold_upto.contains_key(&sid) {
             new
         } else {
-            // a gap: take the missing versions (and the delivered ones) from the store
-            let upto = new.last().map(|r| r.version).unwrap_or(stored);
+            // a gap (or a re-fold): take the missing versions (and the delivered ones)
+            // from the store
+            let upto = new
+                .last()
+                .map(|r| r.version)
+                .unwrap_or(stored)
+                .max(refold_upto.get(&sid).copied().unwrap_or(0));
             filled = store::events_range(&mut tx, &sid, stored, upto).await?;
             filled.iter().collect()
         };
@@ -192,7 +255,7 @@ async fn apply<C: redis::aio::ConnectionLike>(
                 }
             }
         }
-        if world.version_of(&sid) != stored {
+        if world.version_of(&sid) != stored || refold_upto.contains_key(&sid) {
             changed.push(stream);
         }
     }
@@ -353,16 +416,41 @@ async fn apply<C: redis::aio::ConnectionLike>(
         store::write_pg_docs(&mut tx, version, &writes).await?;
     }
     store::write_search(&mut tx, version, &search_upserts, &search_deletes).await?;
-    let new_letters = store::write_dead_letters(&mut tx, &letters).await?;
+    let new_letters = store::write_dead_letters(&mut tx, version, &letters).await?;
     if report.position > 0 {
         store::record_progress(&mut tx, version, report.position, catalog_changed).await?;
     }
+    crate::partitions::record_offsets(&mut tx, offsets).await?;
+    // The Redis write below can fail or be cut short by a crash: owe it first, in this
+    // transaction, and settle the debt once Redis has the documents.
+    let owed = if writes.is_empty() {
+        None
+    } else {
+        let keys: Vec<&str> = writes.iter().map(|w| w.key.as_str()).collect();
+        Some(redis_repair::owe(&mut tx, version, &keys).await?)
+    };
     tx.commit().await?;
 
     report.dead_letters = letters.len() as u64;
+    report.dead_positions = letters.iter().map(|l| l.position).collect();
     report.docs = writes.len();
-    report.redis_written =
-        store::write_redis_docs(redis, &RedisKeys::new(prefix, version), &writes).await?;
+    if let Some(owed) = owed {
+        match store::write_redis_docs(redis, &RedisKeys::new(prefix, version), &writes).await {
+            Ok(written) => {
+                report.redis_written = written;
+                if let Err(error) = redis_repair::settle(pool, owed).await {
+                    // harmless: the drain writes the same documents again, fenced
+                    tracing::warn!(%error, "could not settle an owed Redis write");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, docs = writes.len(), "Redis write failed; owed until Redis answers");
+                metrics::counter!("vitrine_projector_redis_write_failures_total").increment(1);
+                report.redis_owed = writes.len();
+                redis_repair::wake();
+            }
+        }
+    }
 
     metrics::counter!("vitrine_projector_applied_events_total").increment(report.applied);
     metrics::counter!("vitrine_projector_dead_letters_total").increment(new_letters);

@@ -1,31 +1,45 @@
-//! The consumer-group loop: take what is ready (up to a batch), apply it, and only
-//! then commit the offsets. A failed batch is retried with backoff, never skipped.
+//! The consumer loop: the partitions this instance owns ([`crate::partitions`]) are
+//! assigned directly, each from the offset stored with the read models; a batch is
+//! whatever is ready (up to `batch_max`), applied with its offsets in one transaction.
+//! A failed batch is retried with backoff, never skipped. Between batches (and every
+//! second when idle) ownership is refreshed, and the [`crate::watchdog`] compares the
+//! owned partitions with the broker's high watermarks.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use vitrine_contract::RecordedEvent;
 
-use crate::apply::{apply_live_batch, Incoming};
+use crate::apply::{apply_live_batch, Incoming, PartitionOffset};
+use crate::partitions::{self, LockTarget, Ownership};
 use crate::store::DeadLetter;
+use crate::watchdog::{Health, Verdict, Watchdog};
 use crate::Config;
 
+/// How often ownership is refreshed.
+const TICK: Duration = Duration::from_secs(1);
+/// How often the watchdog asks the broker for high watermarks.
+const WATCH_EVERY: Duration = Duration::from_secs(5);
+
+/// A consumer that never joins a group: partitions are assigned by
+/// [`crate::partitions`] and offsets kept in PostgreSQL, so the broker's group membership
+/// (JoinGroup/SyncGroup) is never involved. librdkafka wants a `group.id` for `assign`
+/// all the same; nothing is committed under it.
 pub fn consumer(config: &Config) -> anyhow::Result<StreamConsumer> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.kafka_brokers)
-        .set("group.id", &config.kafka_group_id)
+        .set("group.id", format!("{}.projector", config.kafka_topic))
         .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000")
         .create()?;
-    consumer.subscribe(&[&config.kafka_topic])?;
     Ok(consumer)
 }
 
@@ -57,35 +71,170 @@ fn incoming(key: Option<&[u8]>, payload: Option<&[u8]>, offset: i64) -> Incoming
     }
 }
 
+/// The topic's partition count, waiting (bounded by shutdown) until the topic exists.
+async fn partition_count(
+    consumer: &Arc<StreamConsumer>,
+    topic: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<i32> {
+    loop {
+        let c = consumer.clone();
+        let t = topic.to_owned();
+        let found = tokio::task::spawn_blocking(move || {
+            c.fetch_metadata(Some(&t), Duration::from_secs(5))
+                .ok()
+                .and_then(|m| m.topics().first().map(|t| t.partitions().len() as i32))
+        })
+        .await
+        .ok()
+        .flatten()
+        .filter(|n| *n > 0);
+        if found.is_some() {
+            return found;
+        }
+        tracing::warn!(%topic, "topic not found yet; waiting for it");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+            _ = shutdown.changed() => return None,
+        }
+    }
+}
+
+/// High watermarks of `partitions`, from the broker (blocking calls, off the runtime).
+async fn high_watermarks(
+    consumer: &Arc<StreamConsumer>,
+    topic: &str,
+    partitions: &BTreeSet<i32>,
+) -> BTreeMap<i32, i64> {
+    let c = consumer.clone();
+    let t = topic.to_owned();
+    let list: Vec<i32> = partitions.iter().copied().collect();
+    tokio::task::spawn_blocking(move || {
+        list.into_iter()
+            .filter_map(|p| {
+                c.fetch_watermarks(&t, p, Duration::from_secs(2))
+                    .ok()
+                    .map(|(_, high)| (p, high))
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Assigns the owned partitions, each from its stored offset; answers where each starts.
+async fn assign(
+    consumer: &StreamConsumer,
+    pool: &PgPool,
+    topic: &str,
+    owned: &BTreeSet<i32>,
+) -> anyhow::Result<Vec<(i32, i64)>> {
+    let stored = partitions::stored_offsets(pool, topic, owned).await?;
+    let mut tpl = TopicPartitionList::new();
+    let mut starts = Vec::new();
+    for p in owned {
+        match stored.get(p) {
+            Some(next) => {
+                tpl.add_partition_offset(topic, *p, Offset::Offset(*next))?;
+                starts.push((*p, *next));
+            }
+            None => {
+                tpl.add_partition_offset(topic, *p, Offset::Beginning)?;
+                starts.push((*p, 0));
+            }
+        }
+    }
+    consumer.assign(&tpl)?;
+    tracing::info!(partitions = ?owned, ?starts, "assigned");
+    Ok(starts)
+}
+
 /// Runs until `shutdown` turns true; the batch in hand is finished and committed first.
+/// Answers an error when the watchdog gives up (stalled even after seeking again), so
+/// the process exits and its supervisor starts a fresh one.
 pub async fn consume(
     config: &Config,
     pool: PgPool,
-    mut redis: redis::aio::ConnectionManager,
+    mut redis: crate::redis_repair::LazyRedis,
+    health: Arc<Health>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let consumer = consumer(config)?;
-    loop {
+    let consumer = Arc::new(consumer(config)?);
+    let topic = config.kafka_topic.as_str();
+    let Some(count) = partition_count(&consumer, topic, &mut shutdown).await else {
+        return Ok(());
+    };
+    let mut ownership = Ownership::new(
+        LockTarget::new(&pool, config.database_direct_url.as_deref()),
+        topic,
+        count,
+    );
+    let mut watchdog = Watchdog::new(Duration::from_secs(config.stall_seconds));
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_watch = Instant::now();
+    let mut reassign = false;
+    let result = loop {
         if *shutdown.borrow() {
-            break;
+            break Ok(());
         }
         // wait for the first message, then take whatever else is ready
         let first = tokio::select! {
-            m = consumer.recv() => m,
-            _ = shutdown.changed() => break,
+            m = consumer.recv() => Some(m),
+            _ = tick.tick() => None,
+            _ = shutdown.changed() => break Ok(()),
+        };
+        let Some(first) = first else {
+            if ownership.rebalance().await || reassign {
+                reassign = false;
+                match assign(&consumer, &pool, topic, ownership.owned()).await {
+                    Ok(starts) => watchdog.assigned(starts, Instant::now()),
+                    Err(error) => {
+                        tracing::warn!(%error, "could not assign partitions; retrying");
+                        reassign = true;
+                        continue;
+                    }
+                }
+            }
+            if last_watch.elapsed() >= WATCH_EVERY {
+                last_watch = Instant::now();
+                let high = high_watermarks(&consumer, topic, ownership.owned()).await;
+                metrics::gauge!("vitrine_projector_lag_messages").set(watchdog.lag(&high) as f64);
+                match watchdog.check(&high, Instant::now()) {
+                    Verdict::Healthy => health.set_stalled(None),
+                    Verdict::Stalled { reason } => {
+                        tracing::error!(%reason, "projector stalled: seeking every partition again");
+                        metrics::counter!("vitrine_projector_stalls_total").increment(1);
+                        health.set_stalled(Some(reason));
+                        reassign = true;
+                    }
+                    Verdict::GiveUp { reason } => {
+                        health.set_stalled(Some(reason.clone()));
+                        break Err(anyhow::anyhow!(
+                            "projector stalled and seeking again did not help ({reason}); exiting for the supervisor to restart it"
+                        ));
+                    }
+                }
+            }
+            continue;
         };
         let mut items = Vec::new();
-        let mut offsets: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        let mut offsets: BTreeMap<i32, i64> = BTreeMap::new();
+        let owned = ownership.owned().clone();
         fn take(
             m: rdkafka::message::BorrowedMessage<'_>,
+            owned: &BTreeSet<i32>,
             items: &mut Vec<Incoming>,
-            offsets: &mut BTreeMap<(String, i32), i64>,
+            offsets: &mut BTreeMap<i32, i64>,
         ) {
-            items.push(incoming(m.key(), m.payload(), m.offset()));
-            offsets.insert((m.topic().to_owned(), m.partition()), m.offset() + 1);
+            // a message of a partition given away meanwhile is the new owner's
+            if owned.contains(&m.partition()) {
+                items.push(incoming(m.key(), m.payload(), m.offset()));
+                offsets.insert(m.partition(), m.offset() + 1);
+            }
         }
         match first {
-            Ok(m) => take(m, &mut items, &mut offsets),
+            Ok(m) => take(m, &owned, &mut items, &mut offsets),
             Err(e) => {
                 tracing::warn!(error = %e, "consumer error");
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -94,14 +243,33 @@ pub async fn consume(
         }
         while items.len() < config.batch_max {
             match tokio::time::timeout(Duration::from_millis(2), consumer.recv()).await {
-                Ok(Ok(m)) => take(m, &mut items, &mut offsets),
+                Ok(Ok(m)) => take(m, &owned, &mut items, &mut offsets),
                 _ => break,
             }
         }
+        if items.is_empty() {
+            continue;
+        }
+        let batch_offsets: Vec<PartitionOffset> = offsets
+            .iter()
+            .map(|(p, next)| PartitionOffset {
+                topic: topic.to_owned(),
+                partition: *p,
+                next_offset: *next,
+            })
+            .collect();
 
         let mut backoff = Duration::from_millis(100);
         loop {
-            match apply_live_batch(&pool, &mut redis, &config.redis_prefix, &items).await {
+            match apply_live_batch(
+                &pool,
+                &mut redis,
+                &config.redis_prefix,
+                &items,
+                &batch_offsets,
+            )
+            .await
+            {
                 Ok(report) => {
                     tracing::debug!(?report, "batch applied");
                     break;
@@ -112,7 +280,8 @@ pub async fn consume(
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {},
                         _ = shutdown.changed() => {
-                            // not applied: leave the offsets uncommitted for the next owner
+                            // not applied: the stored offsets still point before it
+                            ownership.leave().await;
                             return Ok(());
                         }
                     }
@@ -120,15 +289,11 @@ pub async fn consume(
                 }
             }
         }
-
-        let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in &offsets {
-            tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+        let now = Instant::now();
+        for (p, next) in &offsets {
+            watchdog.progressed(*p, *next, now);
         }
-        // a commit refused after a rebalance is harmless: the new owner re-applies, idempotently
-        if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
-            tracing::warn!(error = %e, "offset commit failed");
-        }
-    }
-    Ok(())
+    };
+    ownership.leave().await;
+    result
 }

@@ -6,7 +6,11 @@
 //! - [`render`]: pure renderers from a world to document bytes, shared by every path;
 //! - [`apply`]: one batch through both stores (gap filling, render locks, fenced writes);
 //! - [`store`]: every SQL statement and Redis command;
-//! - [`consumer`]: the Kafka consumer-group loop (commit after write, retry with backoff);
+//! - [`consumer`]: the Kafka consumer loop (offsets committed with the batch, retry with backoff);
+//! - [`partitions`]: which instance owns which partition (advisory locks), stored offsets;
+//! - [`watchdog`]: stall detection ("messages waiting, no progress") and `/readyz` health;
+//! - [`redis_repair`]: owed Redis writes after an outage, refilling an empty Redis, the store marker;
+//! - [`dead_letters`]: listing, replaying and discarding events the projector could not apply;
 //! - [`verify`]: a fresh whole-history fold compared with both stores;
 //! - [`rebuild`]: history replayed into the next read-model version, catch-up, gate, flip;
 //! - [`versions`]: claiming, flipping and dropping read-model versions;
@@ -14,12 +18,16 @@
 
 pub mod apply;
 pub mod consumer;
+pub mod dead_letters;
 pub mod http;
+pub mod partitions;
 pub mod rebuild;
+pub mod redis_repair;
 pub mod render;
 pub mod store;
 pub mod verify;
 pub mod versions;
+pub mod watchdog;
 pub mod world;
 
 use std::future::Future;
@@ -56,13 +64,18 @@ pub struct Config {
     pub kafka_brokers: String,
     #[arg(long, env = "KAFKA_TOPIC", default_value = "vitrine.events")]
     pub kafka_topic: String,
-    #[arg(long, env = "KAFKA_GROUP_ID", default_value = "vitrine-projector")]
-    pub kafka_group_id: String,
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8090")]
     pub listen_addr: String,
     /// Most messages applied in one batch.
     #[arg(long, env = "PROJECTOR_BATCH_MAX", default_value_t = 2000)]
     pub batch_max: usize,
+    /// Seconds with messages waiting in an owned partition and no progress before the
+    /// projector counts as stalled (it seeks again; after twice as long it exits).
+    #[arg(long, env = "PROJECTOR_STALL_SECONDS", default_value_t = 30)]
+    pub stall_seconds: u64,
+    /// Seconds between Redis repair rounds (owed writes, refill of an empty Redis).
+    #[arg(long, env = "PROJECTOR_REPAIR_SECONDS", default_value_t = 2)]
+    pub repair_seconds: u64,
 }
 
 impl Default for Config {
@@ -88,9 +101,10 @@ async fn follow_live(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
             if std::mem::replace(&mut current, v) != v {
                 tracing::info!(version = v, "following read-model version");
             }
-            if let Ok((applied, max, _)) = store::progress(&pool, v).await {
+            if let Ok((applied, max, dead)) = store::progress(&pool, v).await {
                 metrics::gauge!("vitrine_projector_position").set(applied as f64);
                 metrics::gauge!("vitrine_projector_lag_events").set((max - applied).max(0) as f64);
+                metrics::gauge!("vitrine_projector_dead_letters_open").set(dead as f64);
             }
         }
         tokio::select! {
@@ -111,7 +125,13 @@ pub async fn run(
     let pool = connect_db(&config).await?;
     vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
-    let redis = redis::aio::ConnectionManager::new(redis_client.clone()).await?;
+    // Redis may be down at start: the projector keeps PostgreSQL moving and repairs
+    // Redis when it answers, so it does not wait for it here.
+    let redis = redis_repair::LazyRedis::new(redis_client.clone());
+    if let Ok(mut conn) = redis_client.get_multiplexed_async_connection().await {
+        redis_repair::check_namespace(&pool, &mut conn, &config.redis_prefix).await?;
+    }
+    let health = std::sync::Arc::new(watchdog::Health::default());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -119,10 +139,18 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let follower = tokio::spawn(follow_live(pool.clone(), stop_rx.clone()));
+    let repair = tokio::spawn(redis_repair::run(
+        pool.clone(),
+        redis.clone(),
+        config.redis_prefix.clone(),
+        Duration::from_secs(config.repair_seconds.max(1)),
+        stop_rx.clone(),
+    ));
     let state = http::AppState {
         pool: pool.clone(),
         redis: redis.clone(),
         metrics,
+        health: health.clone(),
     };
     let mut http_stop = stop_rx.clone();
     let server = tokio::spawn(async move {
@@ -132,9 +160,17 @@ pub async fn run(
             })
             .await
     });
-    tracing::info!(topic = %config.kafka_topic, group = %config.kafka_group_id, "projector running");
-    let consumed = consumer::consume(&config, pool, redis, stop_rx).await;
+    tracing::info!(topic = %config.kafka_topic, "projector running");
+    let consumed = consumer::consume(&config, pool, redis, health, stop_rx).await;
+    if consumed.is_err() {
+        // the consumer gave up: stop the rest too, so the process exits
+        follower.abort();
+        repair.abort();
+        server.abort();
+        return consumed;
+    }
     let _ = follower.await;
+    let _ = repair.await;
     server.await??;
     consumed
 }

@@ -1,4 +1,6 @@
-//! `projector [run|verify|status]`: configuration from the environment, then the library.
+//! `projector [run|verify|status|rebuild|drop-version|dead-letters|warm]`: configuration
+//! from the environment, then the library. Operator mistakes end in one line that says
+//! what to do, never a backtrace; exit codes are documented per command.
 
 use clap::{Parser, Subcommand};
 use projector::Config;
@@ -6,7 +8,8 @@ use projector::Config;
 #[derive(Parser)]
 #[command(
     name = "projector",
-    about = "Keeps Vitrine's read models in Redis and PostgreSQL"
+    about = "Keeps Vitrine's read models in Redis and PostgreSQL",
+    after_help = "Operator commands need the store's own environment: `set -a; . ~/.vitrine/store.env; set +a`."
 )]
 struct Cli {
     #[command(flatten)]
@@ -19,17 +22,29 @@ struct Cli {
 enum Command {
     /// Consume events and keep the read models (the default).
     Run,
-    /// Fold the whole event store and compare with both stores; exits 1 on a difference.
+    /// Fold the event store and compare with both stores. Exit 0: no difference
+    /// (documents absent from Redis are a cold cache, not a difference); 1: differences;
+    /// 2: could not check.
     Verify {
         /// Read-model version to check (default: the live one).
         #[arg(long)]
         version: Option<i32>,
+        /// Check only N documents chosen at random.
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Re-check rounds for documents that differ on a busy store.
+        #[arg(long, default_value_t = 3)]
+        rechecks: u32,
+        /// Print every difference in full, not only the first 20.
+        #[arg(long)]
+        all: bool,
     },
-    /// Live version, applied position, lag, dead letters, and every read-model version
-    /// (a rebuild in progress shows as `building`).
+    /// Live version, applied position, lag, dead letters, owed Redis writes, members
+    /// and their partitions, and every read-model version.
     Status,
     /// Replay the whole event store into the next read-model version, catch up, check
-    /// it against a fresh fold, flip readers over, and drop the old version after a grace period.
+    /// it against a fresh fold, flip readers over, and drop the old version after a grace
+    /// period. Refuses a database with no history, and a Redis prefix of another store.
     Rebuild {
         /// Seconds the old version stays readable after the flip.
         #[arg(long, default_value_t = 30)]
@@ -48,53 +63,189 @@ enum Command {
         #[arg(long)]
         no_gate: bool,
     },
-    /// Remove a retired read-model version from both stores.
+    /// Remove a retired read-model version from both stores (never the live one).
     DropVersion { version: i32 },
+    /// Events the projector could not apply: list, replay after a fix, or discard.
+    DeadLetters {
+        #[command(subcommand)]
+        action: Option<DeadLetterAction>,
+    },
+    /// Write every document of the live version from PostgreSQL to Redis (fenced: newer
+    /// documents stay): warms a new or emptied Redis before traffic reaches it.
+    Warm,
+}
+
+#[derive(Subcommand)]
+enum DeadLetterAction {
+    /// List dead letters (open ones of every version unless told otherwise).
+    List {
+        #[arg(long)]
+        version: Option<i32>,
+        /// Replayed and discarded ones too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Replay open dead letters (all of the live version, or the ids given). Exit 1 if
+    /// any failed again.
+    Replay {
+        ids: Vec<i64>,
+        #[arg(long)]
+        version: Option<i32>,
+    },
+    /// Discard open dead letters, keeping the reason.
+    Discard {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     vitrine_contract::telemetry::init_tracing();
     let cli = Cli::parse();
+    match execute(cli).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // one line: the cause chain, no backtrace
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("projector: {}", chain.join(": "));
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn redis_conn(config: &Config) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    Ok(redis::Client::open(config.redis_url.as_str())?
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| anyhow::anyhow!("Redis at {} unreachable ({e})", config.redis_url))?)
+}
+
+/// Connects to the store's database and checks it is one: it has an event store, and the
+/// Redis prefix is not another store's.
+async fn store(
+    config: &Config,
+) -> anyhow::Result<(sqlx::PgPool, redis::aio::MultiplexedConnection)> {
+    let pool = projector::connect_db(config)
+        .await
+        .map_err(|e| anyhow::anyhow!("PostgreSQL unreachable at DATABASE_URL ({e})"))?;
+    let has_store: bool = sqlx::query_scalar(
+        "SELECT to_regclass('events') IS NOT NULL AND to_regclass('store_identity') IS NOT NULL",
+    )
+    .fetch_one(&pool)
+    .await?;
+    anyhow::ensure!(
+        has_store,
+        "database {:?} holds no Vitrine store (no event store): point DATABASE_URL at the store \
+         (`set -a; . ~/.vitrine/store.env; set +a`)",
+        database_name(&pool).await
+    );
+    let mut redis = redis_conn(config).await?;
+    projector::redis_repair::check_namespace(&pool, &mut redis, &config.redis_prefix).await?;
+    Ok((pool, redis))
+}
+
+async fn database_name(pool: &sqlx::PgPool) -> String {
+    sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(pool)
+        .await
+        .unwrap_or_default()
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<i32> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
-            let listener = tokio::net::TcpListener::bind(&config.listen_addr).await?;
+            let listener = tokio::net::TcpListener::bind(&config.listen_addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {} ({e})", config.listen_addr))?;
             projector::run(
                 config,
                 listener,
                 vitrine_contract::telemetry::shutdown_signal(),
             )
-            .await
+            .await?;
+            Ok(0)
         }
-        Command::Verify { version } => {
-            let pool = projector::connect_db(&config).await?;
+        Command::Verify {
+            version,
+            sample,
+            rechecks,
+            all,
+        } => {
+            let (pool, _) = store(&config).await?;
             let version = match version {
                 Some(v) => v,
                 None => projector::store::live_version(&pool).await?,
             };
-            let diffs =
-                projector::verify(&pool, &config.redis_url, &config.redis_prefix, version).await?;
-            for d in &diffs {
+            let options = projector::verify::Options {
+                sample,
+                rechecks,
+                ..Default::default()
+            };
+            let report = projector::verify::check(
+                &pool,
+                &config.redis_url,
+                &config.redis_prefix,
+                version,
+                &options,
+            )
+            .await?;
+            let shown = if all { usize::MAX } else { 20 };
+            for d in report.differences.iter().take(shown) {
                 println!("{d}");
             }
-            println!(
-                "read-model version {version}: {} difference(s)",
-                diffs.len()
-            );
-            if !diffs.is_empty() {
-                std::process::exit(1);
+            if report.differences.len() > shown {
+                println!(
+                    "… {} more (--all shows them)",
+                    report.differences.len() - shown
+                );
             }
-            Ok(())
+            if !report.changing.is_empty() {
+                println!(
+                    "{} document(s) kept changing while checked (a busy store): {}",
+                    report.changing.len(),
+                    report
+                        .changing
+                        .iter()
+                        .take(5)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+            print!("{report}");
+            if report.is_clean() {
+                println!("clean: no document differs");
+                Ok(0)
+            } else {
+                println!("{} difference(s)", report.differences.len());
+                Ok(1)
+            }
         }
         Command::Status => {
-            let pool = projector::connect_db(&config).await?;
+            let (pool, _) = store(&config).await?;
             let version = projector::store::live_version(&pool).await?;
             let (applied, max, dead) = projector::store::progress(&pool, version).await?;
+            let owed = projector::redis_repair::owed_count(&pool).await?;
+            let store_id = projector::redis_repair::store_id(&pool).await?;
+            println!(
+                "store:            {store_id} (database {})",
+                database_name(&pool).await
+            );
             println!("live version:     {version}");
             println!("applied position: {applied}");
             println!("lag (events):     {}", (max - applied).max(0));
-            println!("dead letters:     {dead}");
+            println!("dead letters:     {dead} open (projector dead-letters list)");
+            println!("Redis owed:       {owed} batch(es)");
+            println!("members of {}:", config.kafka_topic);
+            for (id, pid, partitions) in
+                projector::partitions::members(&pool, &config.kafka_topic).await?
+            {
+                println!("  {id}  backend {pid:<7} partitions {partitions:?}");
+            }
             println!("versions:");
             for (v, status, started, finished, note) in projector::versions::list(&pool).await? {
                 let (applied, _, _) = projector::store::progress(&pool, v).await?;
@@ -104,7 +255,7 @@ async fn main() -> anyhow::Result<()> {
                     note.unwrap_or_default()
                 );
             }
-            Ok(())
+            Ok(0)
         }
         Command::Rebuild {
             grace_seconds,
@@ -113,7 +264,15 @@ async fn main() -> anyhow::Result<()> {
             page,
             no_gate,
         } => {
-            let pool = projector::connect_db(&config).await?;
+            let (pool, _) = store(&config).await?;
+            let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+                .fetch_one(&pool)
+                .await?;
+            anyhow::ensure!(
+                events > 0,
+                "database {:?} has no history to rebuild from (0 events): is DATABASE_URL the store's?",
+                database_name(&pool).await
+            );
             vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
             let options = projector::rebuild::Options {
                 page,
@@ -130,13 +289,10 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!("{report}");
-            Ok(())
+            Ok(0)
         }
         Command::DropVersion { version } => {
-            let pool = projector::connect_db(&config).await?;
-            let mut redis = redis::Client::open(config.redis_url.as_str())?
-                .get_multiplexed_async_connection()
-                .await?;
+            let (pool, mut redis) = store(&config).await?;
             let removed = projector::versions::drop_version(
                 &pool,
                 &mut redis,
@@ -146,7 +302,74 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!("dropped version {version} ({removed} Redis keys)");
-            Ok(())
+            Ok(0)
+        }
+        Command::Warm => {
+            let (pool, mut redis) = store(&config).await?;
+            let version = projector::store::live_version(&pool).await?;
+            let started = std::time::Instant::now();
+            let sent =
+                projector::redis_repair::refill(&pool, &mut redis, &config.redis_prefix, version)
+                    .await?;
+            println!(
+                "warmed version {version}: {sent} documents in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(0)
+        }
+        Command::DeadLetters { action } => {
+            let (pool, mut redis) = store(&config).await?;
+            match action.unwrap_or(DeadLetterAction::List {
+                version: None,
+                all: false,
+            }) {
+                DeadLetterAction::List { version, all } => {
+                    let letters = projector::dead_letters::list(&pool, version, all).await?;
+                    for l in &letters {
+                        println!(
+                            "#{:<6} v{:<3} {:<9} position {:<10} {} {} at {}\n         error: {}{}",
+                            l.id,
+                            l.rm_version,
+                            l.status,
+                            l.position,
+                            l.stream_id,
+                            l.event_type,
+                            l.at,
+                            l.error,
+                            l.reason
+                                .as_ref()
+                                .map(|r| format!("\n         reason: {r}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    println!("{} dead letter(s)", letters.len());
+                    Ok(0)
+                }
+                DeadLetterAction::Replay { ids, version } => {
+                    let version = match version {
+                        Some(v) => v,
+                        None => projector::store::live_version(&pool).await?,
+                    };
+                    let done = projector::dead_letters::replay(
+                        &pool,
+                        &mut redis,
+                        &config.redis_prefix,
+                        version,
+                        &ids,
+                    )
+                    .await?;
+                    println!(
+                        "replayed {:?}; still open {:?}",
+                        done.replayed, done.still_open
+                    );
+                    Ok(if done.still_open.is_empty() { 0 } else { 1 })
+                }
+                DeadLetterAction::Discard { ids, reason } => {
+                    let n = projector::dead_letters::discard(&pool, &ids, &reason).await?;
+                    println!("discarded {n} dead letter(s)");
+                    Ok(0)
+                }
+            }
         }
     }
 }

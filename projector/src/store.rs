@@ -524,19 +524,25 @@ pub struct DeadLetter {
 /// Records dead letters once each; answers how many were new.
 pub async fn write_dead_letters(
     tx: &mut PgConnection,
+    version: i32,
     letters: &[DeadLetter],
 ) -> sqlx::Result<u64> {
     let mut inserted = 0;
     for l in letters {
+        // a letter replayed and failing again is open again, with the new error
         inserted += sqlx::query(
-            "INSERT INTO rm_dead_letters (position, stream_id, event_type, error, raw) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (position) WHERE position > 0 DO NOTHING",
+            "INSERT INTO rm_dead_letters (rm_version, position, stream_id, event_type, error, raw)
+             VALUES ($6, $1, $2, $3, $4, $5)
+             ON CONFLICT (rm_version, position) WHERE position > 0 DO UPDATE
+             SET error = EXCLUDED.error, status = 'open', resolved_at = NULL
+             WHERE rm_dead_letters.status = 'replayed'",
         )
         .bind(l.position)
         .bind(&l.stream_id)
         .bind(&l.event_type)
         .bind(&l.error)
         .bind(&l.raw)
+        .bind(version)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -582,7 +588,7 @@ pub async fn progress(pool: &PgPool, version: i32) -> sqlx::Result<(i64, i64, i6
     sqlx::query_as(
         "SELECT coalesce((SELECT position FROM rm_progress WHERE rm_version = $1 AND projection = 'live'), 0),
                 coalesce((SELECT max(position) FROM events), 0),
-                (SELECT count(*) FROM rm_dead_letters)",
+                (SELECT count(*) FROM rm_dead_letters WHERE rm_version = $1 AND status = 'open')",
     )
     .bind(version)
     .fetch_one(pool)

@@ -471,6 +471,27 @@ impl World {
         }
     }
 
+    /// Sets a stream's entity and version aside, so it is folded again from its first
+    /// event (a dead letter replayed after a fix).
+    pub fn forget(&mut self, stream: &StreamId) {
+        let id = stream.id();
+        self.versions.insert(stream.to_string(), 0);
+        match stream.kind() {
+            StreamKind::Category => {
+                self.categories.remove(&id);
+            }
+            StreamKind::Product => {
+                self.products.remove(&id);
+            }
+            StreamKind::Cart => {
+                self.carts.remove(&id);
+            }
+            StreamKind::Order => {
+                self.orders.remove(&id);
+            }
+        }
+    }
+
     /// Loads an entity read from `rm_entities.state`.
     pub fn insert_entity_json(
         &mut self,

@@ -14,8 +14,8 @@ async fn publish(topic: &str, recs: &[RecordedEvent]) {
     publish_with(&producer(), topic, recs).await;
 }
 
-fn config(h: &Harness, topic: &str, group: &str) -> projector::Config {
-    projector_config(h, topic, group, 50)
+fn config(h: &Harness, topic: &str) -> projector::Config {
+    projector_config(h, topic, 50)
 }
 
 /// Waits (bounded) until every stream has applied its last version, then verifies.
@@ -85,11 +85,10 @@ async fn shop(h: &mut Harness, products: usize) -> Vec<RecordedEvent> {
 async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
     let mut h = Harness::new().await;
     let topic = vitrine_testkit::unique_topic(6).await;
-    let group = format!("g-{}", Uuid::now_v7().simple());
     let recs = shop(&mut h, 60).await;
     publish(&topic, &recs[..120]).await;
 
-    let (_stop, task) = start_projector(config(&h, &topic, &group)).await;
+    let (_stop, task) = start_projector(config(&h, &topic)).await;
     // let it get somewhere, then kill it without any chance to finish
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -106,7 +105,7 @@ async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
     let _ = task.await;
 
     publish(&topic, &recs[120..]).await;
-    let (stop, task) = start_projector(config(&h, &topic, &group)).await;
+    let (stop, task) = start_projector(config(&h, &topic)).await;
     wait_caught_up(&h, &recs).await;
     let _ = stop.send(());
     task.await.unwrap().expect("a clean stop");
@@ -116,9 +115,8 @@ async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
 async fn two_instances_share_the_partitions_and_one_stopping_hands_over_its_work() {
     let mut h = Harness::new().await;
     let topic = vitrine_testkit::unique_topic(6).await;
-    let group = format!("g-{}", Uuid::now_v7().simple());
-    let (stop_a, task_a) = start_projector(config(&h, &topic, &group)).await;
-    let (stop_b, task_b) = start_projector(config(&h, &topic, &group)).await;
+    let (stop_a, task_a) = start_projector(config(&h, &topic)).await;
+    let (stop_b, task_b) = start_projector(config(&h, &topic)).await;
     let first = shop(&mut h, 30).await;
     publish(&topic, &first).await;
     wait_caught_up(&h, &first).await;

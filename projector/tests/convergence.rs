@@ -247,7 +247,7 @@ async fn a_stale_write_with_a_lower_rev_cannot_overwrite_a_newer_document() {
 }
 
 #[tokio::test]
-async fn a_redis_outage_after_the_postgres_commit_heals_when_the_batch_is_retried() {
+async fn a_batch_commits_to_postgres_while_redis_is_down_and_the_owed_writes_are_drained_later() {
     let mut h = Harness::new().await;
     let (cat, p, s) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     let recs = vec![
@@ -261,13 +261,26 @@ async fn a_redis_outage_after_the_postgres_commit_heals_when_the_batch_is_retrie
         })
         .await,
     ];
-    // Redis drops every command: the batch commits to PostgreSQL and then fails, like a
-    // crash between the two writes
+    // Redis drops every command: the batch still commits to PostgreSQL (the fallback
+    // readers use) and owes its Redis writes instead of failing
     let items: Vec<Incoming> = recs.iter().cloned().map(Incoming::Event).collect();
-    assert!(
-        apply_batch(&h.db.pool, &mut DroppedRedis, &h.prefix, 1, &items)
+    let report = apply_batch(&h.db.pool, &mut DroppedRedis, &h.prefix, 1, &items)
+        .await
+        .expect("a Redis outage does not fail the batch");
+    assert_eq!(report.applied, 3);
+    assert!(report.redis_owed > 0);
+    let (cart,): (Option<String>,) =
+        sqlx::query_as("SELECT doc FROM rm_docs WHERE rm_version = 1 AND key = $1")
+            .bind(format!("cart:{s}"))
+            .fetch_one(&h.db.pool)
             .await
-            .is_err()
+            .unwrap();
+    assert!(cart.unwrap().contains("\"total_cents\":3600"));
+    assert_eq!(
+        projector::redis_repair::owed_count(&h.db.pool)
+            .await
+            .unwrap(),
+        1
     );
     let redis_has: bool = redis::cmd("EXISTS")
         .arg(format!("{}v1:product:{p}", h.prefix))
@@ -275,14 +288,61 @@ async fn a_redis_outage_after_the_postgres_commit_heals_when_the_batch_is_retrie
         .await
         .unwrap();
     assert!(!redis_has, "nothing reached Redis yet");
-    // the retry finds the events applied and writes the documents again
-    let report = h.apply(&recs).await;
-    assert_eq!((report.applied, report.skipped), (0, 3));
+
+    // Redis is back: the drain writes what is owed and the debt is gone
+    let settled = projector::redis_repair::drain_owed(&h.db.pool, &mut h.redis, &h.prefix)
+        .await
+        .unwrap();
+    assert_eq!(settled, 1);
+    assert_eq!(
+        projector::redis_repair::owed_count(&h.db.pool)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         h.doc(&format!("cart:{s}")).await.unwrap()["total_cents"],
         3600
     );
     h.assert_verified().await;
+}
+
+#[tokio::test]
+async fn a_redis_that_lost_its_data_is_refilled_from_postgres_with_its_store_marker() {
+    let mut h = Harness::new().await;
+    let (cat, p) = (Uuid::now_v7(), Uuid::now_v7());
+    let recs = vec![
+        h.record(category(cat, "Hats", None)).await,
+        h.record(product(p, "Sun Hat", 1500, cat, 4)).await,
+    ];
+    h.apply(&recs).await;
+    let (refilled, _) = projector::redis_repair::repair_once(&h.db.pool, &mut h.redis, &h.prefix)
+        .await
+        .unwrap();
+    assert!(refilled > 0, "no marker yet: the first round fills Redis");
+    // Redis restarted empty: every key of the store is gone, the marker too
+    let keys = projector::store::scan_keys(&mut h.redis, &format!("{}*", h.prefix))
+        .await
+        .unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut h.redis)
+        .await
+        .unwrap();
+    let (refilled, _) = projector::redis_repair::repair_once(&h.db.pool, &mut h.redis, &h.prefix)
+        .await
+        .unwrap();
+    assert_eq!(refilled as usize, h.all_docs().await.len());
+    assert_eq!(
+        h.doc(&format!("product:{p}")).await.unwrap()["name"],
+        "Sun Hat"
+    );
+    h.assert_verified().await;
+    // the marker is back: a healthy Redis is not refilled again
+    let (refilled, _) = projector::redis_repair::repair_once(&h.db.pool, &mut h.redis, &h.prefix)
+        .await
+        .unwrap();
+    assert_eq!(refilled, 0);
 }
 
 /// A Redis connection whose every command fails (the server went away).
@@ -306,4 +366,173 @@ impl redis::aio::ConnectionLike for DroppedRedis {
     fn get_db(&self) -> i64 {
         0
     }
+}
+
+#[tokio::test]
+async fn verify_reads_each_kind_of_key_as_what_it_is_and_tells_absent_from_different() {
+    let mut h = Harness::new().await;
+    let (cat, p, q) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let recs = vec![
+        h.record(category(cat, "Lamps", None)).await,
+        h.record(product(p, "Desk Lamp", 2500, cat, 3)).await,
+        h.record(product(q, "Floor Lamp", 8900, cat, 2)).await,
+    ];
+    h.apply(&recs).await;
+    // what a live store also holds: a cached search page (a string) and a negative-cache
+    // entry, both written by query-api
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}v1:search:3:1:lamp", h.prefix))
+        .arg("{\"items\":[]}")
+        .query_async(&mut h.redis)
+        .await
+        .unwrap();
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{}v1:cart:{}", h.prefix, Uuid::now_v7()))
+        .arg("rev")
+        .arg(0)
+        .arg("doc")
+        .arg("")
+        .query_async(&mut h.redis)
+        .await
+        .unwrap();
+    let options = projector::verify::Options {
+        rechecks: 1,
+        pause: std::time::Duration::from_millis(10),
+        ..Default::default()
+    };
+    let url = vitrine_testkit::redis_url();
+    let report = projector::verify::check(&h.db.pool, &url, &h.prefix, 1, &options)
+        .await
+        .expect("verify runs on a live store");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!((report.search_entries, report.absent_entries), (1, 1));
+
+    // a cold cache entry is absent, not different
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{}v1:product:{p}", h.prefix))
+        .query_async(&mut h.redis)
+        .await
+        .unwrap();
+    let report = projector::verify::check(&h.db.pool, &url, &h.prefix, 1, &options)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.kinds["product"].absent_from_redis, 1);
+
+    // a wrong document is different, in the store that holds it
+    let _: () = redis::cmd("HSET")
+        .arg(format!("{}v1:product:{q}", h.prefix))
+        .arg("rev")
+        .arg(i64::MAX / 2)
+        .arg("doc")
+        .arg("{\"name\":\"Wrong\"}")
+        .query_async(&mut h.redis)
+        .await
+        .unwrap();
+    let report = projector::verify::check(&h.db.pool, &url, &h.prefix, 1, &options)
+        .await
+        .unwrap();
+    assert!(!report.is_clean());
+    assert_eq!(report.differences.len(), 1, "{report}");
+    assert_eq!(report.differences[0].key, format!("product:{q}"));
+    assert_eq!(report.differences[0].store, "redis");
+    assert_eq!(report.kinds["product"].different, 1);
+
+    // a sample checks only that many documents
+    let sampled = projector::verify::Options {
+        sample: Some(2),
+        ..options
+    };
+    let report = projector::verify::check(&h.db.pool, &url, &h.prefix, 1, &sampled)
+        .await
+        .unwrap();
+    let checked: u64 = report.kinds.values().map(|k| k.checked).sum();
+    assert_eq!(checked, 2);
+}
+
+#[tokio::test]
+async fn a_dead_letter_replayed_after_a_fix_folds_its_stream_again_and_a_discard_keeps_its_reason()
+{
+    let mut h = Harness::new().await;
+    let (cat, p) = (Uuid::now_v7(), Uuid::now_v7());
+    let created = vec![
+        h.record(category(cat, "Mugs", None)).await,
+        h.record(product(p, "Plain Mug", 900, cat, 10)).await,
+    ];
+    h.apply(&created).await;
+    // what an older projector left behind when it could not apply the rename: the event
+    // took its place in the stream (version 2) and a dead letter says why
+    let mut renamed = update(p);
+    if let Event::ProductUpdated { name, .. } = &mut renamed {
+        *name = Some("Striped Mug".into());
+    }
+    let rec = h.record(renamed).await;
+    sqlx::query("UPDATE rm_entities SET version = 2 WHERE rm_version = 1 AND stream_id = $1")
+        .bind(&rec.stream_id)
+        .execute(&h.db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO rm_dead_letters (rm_version, position, stream_id, event_type, error, raw)
+         VALUES (1, $1, $2, $3, 'unknown field `name`', '{}')",
+    )
+    .bind(rec.position)
+    .bind(&rec.stream_id)
+    .bind(&rec.event_type)
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        h.doc(&format!("product:{p}")).await.unwrap()["name"],
+        "Plain Mug"
+    );
+    let open = projector::dead_letters::list(&h.db.pool, Some(1), false)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+
+    let done = projector::dead_letters::replay(&h.db.pool, &mut h.redis, &h.prefix, 1, &[])
+        .await
+        .unwrap();
+    assert_eq!(done.replayed, vec![open[0].id]);
+    assert!(done.still_open.is_empty());
+    assert_eq!(
+        h.doc(&format!("product:{p}")).await.unwrap()["name"],
+        "Striped Mug"
+    );
+    h.assert_verified().await;
+    assert!(projector::dead_letters::list(&h.db.pool, Some(1), false)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // a poison message that never was an event can only be discarded, with a reason
+    sqlx::query(
+        "INSERT INTO rm_dead_letters (rm_version, position, stream_id, event_type, error, raw)
+         VALUES (1, -7, '', '', 'not a recorded event', 'garbage')",
+    )
+    .execute(&h.db.pool)
+    .await
+    .unwrap();
+    let done = projector::dead_letters::replay(&h.db.pool, &mut h.redis, &h.prefix, 1, &[])
+        .await
+        .unwrap();
+    assert_eq!(done.still_open.len(), 1);
+    let n = projector::dead_letters::discard(
+        &h.db.pool,
+        &done.still_open,
+        "garbage from a test producer",
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 1);
+    let all = projector::dead_letters::list(&h.db.pool, Some(1), true)
+        .await
+        .unwrap();
+    let discarded: Vec<_> = all.iter().filter(|l| l.status == "discarded").collect();
+    assert_eq!(discarded.len(), 1);
+    assert_eq!(
+        discarded[0].reason.as_deref(),
+        Some("garbage from a test producer")
+    );
 }

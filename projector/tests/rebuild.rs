@@ -610,7 +610,7 @@ async fn project_live(h: &mut Harness, recs: &[RecordedEvent]) {
 // ---------------------------------------------------------------------------------------
 
 fn config(h: &Harness, topic: &str) -> projector::Config {
-    projector_config(h, topic, &format!("g-{}", Uuid::now_v7().simple()), 100)
+    projector_config(h, topic, 100)
 }
 
 // ---------------------------------------------------------------------------------------

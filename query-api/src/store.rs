@@ -20,6 +20,9 @@ use crate::lookups::Lookups;
 use crate::redis_link::RedisLink;
 use crate::updates::Updates;
 
+/// How often a `min_version` waiter re-reads while the update notices are unavailable.
+const FALLBACK_POLL: Duration = Duration::from_millis(50);
+
 /// How long a negative-cache entry (a document that does not exist) lives in Redis.
 const ABSENT_TTL_SECS: u64 = 300;
 
@@ -185,7 +188,15 @@ impl Store {
                 return Ok(found);
             }
             loop {
-                match tokio::time::timeout_at(deadline, notices.recv()).await {
+                // Without the notice subscription (Redis unreachable) nothing would wake
+                // this waiter: read PostgreSQL again every FALLBACK_POLL instead.
+                let wake_at = if updates.is_subscribed() {
+                    deadline
+                } else {
+                    deadline.min(Instant::now() + FALLBACK_POLL)
+                };
+                match tokio::time::timeout_at(wake_at, notices.recv()).await {
+                    Err(_) if wake_at < deadline => break,
                     Err(_) | Ok(Err(RecvError::Closed)) => {
                         return Err(ApiError::NotYet {
                             wanted: min_version,

@@ -216,12 +216,7 @@ pub async fn publish_with(
 }
 
 /// A live projector's configuration on this harness's database and prefix.
-pub fn projector_config(
-    h: &Harness,
-    topic: &str,
-    group: &str,
-    batch_max: usize,
-) -> projector::Config {
+pub fn projector_config(h: &Harness, topic: &str, batch_max: usize) -> projector::Config {
     projector::Config {
         database_url: h.db.url.clone(),
         database_direct_url: None,
@@ -230,9 +225,10 @@ pub fn projector_config(
         redis_prefix: h.prefix.clone(),
         kafka_brokers: vitrine_testkit::kafka_brokers(),
         kafka_topic: topic.to_owned(),
-        kafka_group_id: group.to_owned(),
         listen_addr: "127.0.0.1:0".into(),
         batch_max,
+        stall_seconds: 30,
+        repair_seconds: 1,
     }
 }
 

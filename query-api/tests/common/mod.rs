@@ -262,9 +262,10 @@ impl Pipeline {
             redis_prefix: prefix.clone(),
             kafka_brokers: vitrine_testkit::kafka_brokers(),
             kafka_topic: command.topic.clone(),
-            kafka_group_id: format!("g-{}", Uuid::now_v7().simple()),
             listen_addr: "127.0.0.1:0".into(),
             batch_max: 500,
+            stall_seconds: 30,
+            repair_seconds: 1,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -1,0 +1,306 @@
+//! Redis is a copy that can be lost; PostgreSQL's read models are the durable ones. This
+//! module keeps the copy whole:
+//!
+//! - **Owed writes.** Every batch records the doc keys it committed in `rm_redis_owed`, in
+//!   its own transaction ([`owe`]), and deletes the row once Redis has them ([`settle`]).
+//!   When Redis is unreachable the batch still commits and the consumer moves on; the
+//!   rows pile up and [`drain_owed`] writes the current documents once Redis answers.
+//!   A crash between the commit and the Redis write leaves a row too, so nothing is lost.
+//! - **An empty Redis.** The store's id sits beside the read models
+//!   ([`store_marker_key`]). A Redis restarted without its data has no marker: every
+//!   document of the live version is written back from PostgreSQL ([`refill`]), in
+//!   pipelined chunks, then the marker is set again. The same command warms a new Redis.
+//!
+//! All writes are fenced by rev, so a repair never replaces a newer document.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+use vitrine_contract::read_model::{store_marker_key, RedisKeys};
+
+use crate::store::{self, DocWrite};
+
+/// A Redis connection made on first use and remade after it broke, so the projector
+/// starts, and keeps applying to PostgreSQL, while Redis is unreachable. Commands fail
+/// fast (2 s) instead of waiting for Redis to come back.
+#[derive(Clone)]
+pub struct LazyRedis {
+    client: redis::Client,
+    conn: std::sync::Arc<tokio::sync::Mutex<Option<redis::aio::MultiplexedConnection>>>,
+}
+
+impl LazyRedis {
+    pub fn new(client: redis::Client) -> Self {
+        Self {
+            client,
+            conn: Default::default(),
+        }
+    }
+
+    async fn conn(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        let mut slot = self.conn.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2));
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        *slot = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn forget_if_broken(&self, error: &redis::RedisError) {
+        if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
+            *self.conn.lock().await = None;
+        }
+    }
+}
+
+impl ConnectionLike for LazyRedis {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let result = conn.req_packed_command(cmd).await;
+            if let Err(e) = &result {
+                self.forget_if_broken(e).await;
+            }
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let result = conn.req_packed_commands(cmd, offset, count).await;
+            if let Err(e) = &result {
+                self.forget_if_broken(e).await;
+            }
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.client.get_connection_info().redis.db
+    }
+}
+
+/// Documents per refill pipeline.
+const REFILL_CHUNK: i64 = 2_000;
+/// Owed rows drained per round.
+const DRAIN_ROWS: i64 = 200;
+
+fn waker() -> &'static Notify {
+    static WAKE: OnceLock<Notify> = OnceLock::new();
+    WAKE.get_or_init(Notify::new)
+}
+
+/// Asks the repair loop to run now (a Redis write just failed).
+pub fn wake() {
+    waker().notify_one();
+}
+
+/// Records, in the batch's transaction, that `keys` of `version` are owed to Redis.
+pub async fn owe(tx: &mut PgConnection, version: i32, keys: &[&str]) -> sqlx::Result<i64> {
+    sqlx::query_scalar("INSERT INTO rm_redis_owed (rm_version, keys) VALUES ($1, $2) RETURNING id")
+        .bind(version)
+        .bind(keys)
+        .fetch_one(tx)
+        .await
+}
+
+/// The batch's Redis write succeeded: nothing is owed for it any more.
+pub async fn settle(pool: &PgPool, id: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM rm_redis_owed WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// How many batches' Redis writes are owed.
+pub async fn owed_count(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT count(*) FROM rm_redis_owed")
+        .fetch_one(pool)
+        .await
+}
+
+async fn current_docs(pool: &PgPool, version: i32, keys: &[String]) -> sqlx::Result<Vec<DocWrite>> {
+    let rows: Vec<(String, i64, Option<String>)> =
+        sqlx::query_as("SELECT key, rev, doc FROM rm_docs WHERE rm_version = $1 AND key = ANY($2)")
+            .bind(version)
+            .bind(keys)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(key, rev, doc)| DocWrite { key, rev, doc })
+        .collect())
+}
+
+/// Writes every owed document (as PostgreSQL has it now) to Redis and clears the debt;
+/// answers how many owed batches were settled. Stops at the first Redis error.
+pub async fn drain_owed<C: ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+) -> anyhow::Result<u64> {
+    let mut settled = 0;
+    loop {
+        let rows: Vec<(i64, i32, Vec<String>)> =
+            sqlx::query_as("SELECT id, rm_version, keys FROM rm_redis_owed ORDER BY id LIMIT $1")
+                .bind(DRAIN_ROWS)
+                .fetch_all(pool)
+                .await?;
+        if rows.is_empty() {
+            return Ok(settled);
+        }
+        for (id, version, keys) in rows {
+            let docs = current_docs(pool, version, &keys).await?;
+            store::write_redis_docs(redis, &RedisKeys::new(prefix, version), &docs).await?;
+            settle(pool, id).await?;
+            settled += 1;
+        }
+    }
+}
+
+/// Writes every document of `version` from PostgreSQL to Redis (fenced: newer documents
+/// stay); answers how many documents were sent. Tombstones are written as tombstones.
+pub async fn refill<C: ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+    version: i32,
+) -> anyhow::Result<u64> {
+    let keys = RedisKeys::new(prefix, version);
+    let mut after = String::new();
+    let mut sent = 0u64;
+    loop {
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT key, rev, doc FROM rm_docs WHERE rm_version = $1 AND key > $2 ORDER BY key LIMIT $3",
+        )
+        .bind(version)
+        .bind(&after)
+        .bind(REFILL_CHUNK)
+        .fetch_all(pool)
+        .await?;
+        let Some(last) = rows.last() else {
+            return Ok(sent);
+        };
+        after = last.0.clone();
+        let docs: Vec<DocWrite> = rows
+            .into_iter()
+            .map(|(key, rev, doc)| DocWrite { key, rev, doc })
+            .collect();
+        store::write_redis_docs(redis, &keys, &docs).await?;
+        sent += docs.len() as u64;
+    }
+}
+
+/// The store's id, from PostgreSQL.
+pub async fn store_id(pool: &PgPool) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar("SELECT store_id FROM store_identity")
+        .fetch_one(pool)
+        .await
+}
+
+/// The store id recorded beside the read models under `prefix` (None: no marker).
+pub async fn marker<C: ConnectionLike>(
+    redis: &mut C,
+    prefix: &str,
+) -> redis::RedisResult<Option<String>> {
+    redis::cmd("GET")
+        .arg(store_marker_key(prefix))
+        .query_async(redis)
+        .await
+}
+
+/// Refuses a Redis namespace that belongs to another store (its marker names another id).
+pub async fn check_namespace<C: ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let ours = store_id(pool).await?.to_string();
+    match marker(redis, prefix).await? {
+        Some(theirs) if theirs != ours => anyhow::bail!(
+            "the Redis keys under {prefix:?} belong to store {theirs}, but this database is store {ours}: \
+             check DATABASE_URL and REDIS_PREFIX (source the store's environment file)"
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// One round: refill if the marker is gone, then drain what is owed. Answers
+/// (documents refilled, owed batches settled).
+pub async fn repair_once<C: ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+) -> anyhow::Result<(u64, u64)> {
+    let ours = store_id(pool).await?.to_string();
+    let mut refilled = 0;
+    if marker(redis, prefix).await?.is_none() {
+        let live = store::live_version(pool).await?;
+        let started = std::time::Instant::now();
+        refilled = refill(pool, redis, prefix, live).await?;
+        // NX: a second instance refilling at the same time sets it once
+        let _: () = redis::cmd("SET")
+            .arg(store_marker_key(prefix))
+            .arg(&ours)
+            .arg("NX")
+            .query_async(redis)
+            .await?;
+        tracing::info!(
+            version = live,
+            documents = refilled,
+            ms = started.elapsed().as_millis() as u64,
+            "Redis had no read models: refilled from PostgreSQL"
+        );
+        metrics::counter!("vitrine_projector_redis_refills_total").increment(1);
+    }
+    let settled = drain_owed(pool, redis, prefix).await?;
+    if settled > 0 {
+        tracing::info!(batches = settled, "owed Redis writes settled");
+    }
+    metrics::gauge!("vitrine_projector_redis_owed_batches").set(owed_count(pool).await? as f64);
+    Ok((refilled, settled))
+}
+
+/// Runs repair rounds every `every` (and at once when a write failed) until shutdown.
+pub async fn run(
+    pool: PgPool,
+    mut redis: LazyRedis,
+    prefix: String,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(error) = repair_once(&pool, &mut redis, &prefix).await {
+            tracing::debug!(%error, "Redis repair round failed; next round later");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {},
+            _ = waker().notified() => {
+                // let Redis come back before trying again
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}

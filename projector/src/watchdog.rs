@@ -1,0 +1,205 @@
+//! The projector's liveness: "messages are waiting in a partition I own and I have not
+//! moved for a while" is a stall, whatever the cause (a broker that stopped answering
+//! fetches, a consumer sitting idle). The rule is pure ([`Watchdog::check`]); the
+//! consumer loop acts on its verdict: seek again first, exit for the supervisor if that
+//! did not help. `/readyz` answers 503 while stalled.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// What the HTTP endpoints show of the consumer's health.
+#[derive(Debug, Default)]
+pub struct Health {
+    stalled: AtomicBool,
+    reason: Mutex<String>,
+}
+
+impl Health {
+    pub fn set_stalled(&self, reason: Option<String>) {
+        self.stalled.store(reason.is_some(), Ordering::SeqCst);
+        metrics::gauge!("vitrine_projector_stalled").set(if reason.is_some() { 1.0 } else { 0.0 });
+        if let Ok(mut r) = self.reason.lock() {
+            *r = reason.unwrap_or_default();
+        }
+    }
+
+    /// `Some(why)` while stalled.
+    pub fn stalled(&self) -> Option<String> {
+        self.stalled
+            .load(Ordering::SeqCst)
+            .then(|| self.reason.lock().map(|r| r.clone()).unwrap_or_default())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Partition {
+    /// Next offset this instance will apply.
+    next: i64,
+    /// When `next` last moved (or the partition was taken).
+    moved_at: Instant,
+}
+
+/// The verdict of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy,
+    /// Waiting messages, no progress for the stall period: the first time, seek again.
+    Stalled {
+        reason: String,
+    },
+    /// Still stalled one more stall period after seeking again: exit, let the
+    /// supervisor start a fresh process.
+    GiveUp {
+        reason: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct Watchdog {
+    stall_after: Duration,
+    partitions: BTreeMap<i32, Partition>,
+    /// When the first stall was reported (the seek happened), until progress resumes.
+    stalled_since: Option<Instant>,
+}
+
+impl Watchdog {
+    pub fn new(stall_after: Duration) -> Self {
+        Self {
+            stall_after,
+            partitions: BTreeMap::new(),
+            stalled_since: None,
+        }
+    }
+
+    /// The partitions now owned and where each starts.
+    pub fn assigned(&mut self, starts: impl IntoIterator<Item = (i32, i64)>, now: Instant) {
+        self.partitions = starts
+            .into_iter()
+            .map(|(p, next)| {
+                (
+                    p,
+                    Partition {
+                        next,
+                        moved_at: now,
+                    },
+                )
+            })
+            .collect();
+    }
+
+    /// A batch moved `partition` to `next`.
+    pub fn progressed(&mut self, partition: i32, next: i64, now: Instant) {
+        if let Some(p) = self.partitions.get_mut(&partition) {
+            if next > p.next {
+                p.next = next;
+                p.moved_at = now;
+                self.stalled_since = None;
+            }
+        }
+    }
+
+    /// Messages waiting per owned partition (`high watermark - next`), from the broker.
+    pub fn lag(&self, high: &BTreeMap<i32, i64>) -> i64 {
+        self.partitions
+            .iter()
+            .map(|(p, s)| high.get(p).map_or(0, |h| (h - s.next).max(0)))
+            .sum()
+    }
+
+    /// Judges the partitions against the broker's high watermarks.
+    pub fn check(&mut self, high: &BTreeMap<i32, i64>, now: Instant) -> Verdict {
+        let stuck: Vec<String> = self
+            .partitions
+            .iter()
+            .filter(|(p, s)| {
+                high.get(p).is_some_and(|h| *h > s.next)
+                    && now.duration_since(s.moved_at) >= self.stall_after
+            })
+            .map(|(p, s)| format!("partition {p} at offset {} of {}", s.next, high[p]))
+            .collect();
+        if stuck.is_empty() {
+            self.stalled_since = None;
+            return Verdict::Healthy;
+        }
+        let reason = format!(
+            "no progress for {}s with messages waiting: {}",
+            self.stall_after.as_secs(),
+            stuck.join(", ")
+        );
+        match self.stalled_since {
+            Some(since) if now.duration_since(since) >= self.stall_after => {
+                Verdict::GiveUp { reason }
+            }
+            Some(_) => Verdict::Stalled { reason },
+            None => {
+                self.stalled_since = Some(now);
+                Verdict::Stalled { reason }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STALL: Duration = Duration::from_secs(30);
+
+    fn high(pairs: &[(i32, i64)]) -> BTreeMap<i32, i64> {
+        pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn an_idle_partition_with_nothing_waiting_is_healthy_however_long() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(STALL);
+        w.assigned([(0, 10), (1, 5)], t0);
+        let verdict = w.check(&high(&[(0, 10), (1, 5)]), t0 + Duration::from_secs(600));
+        assert_eq!(verdict, Verdict::Healthy);
+    }
+
+    #[test]
+    fn messages_waiting_without_progress_for_the_stall_period_is_a_stall_then_a_give_up() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(STALL);
+        w.assigned([(0, 10), (1, 5)], t0);
+        let waiting = high(&[(0, 10), (1, 3_744)]);
+        assert_eq!(
+            w.check(&waiting, t0 + Duration::from_secs(29)),
+            Verdict::Healthy
+        );
+        let first = w.check(&waiting, t0 + Duration::from_secs(30));
+        assert!(
+            matches!(&first, Verdict::Stalled { reason } if reason.contains("partition 1 at offset 5 of 3744")),
+            "{first:?}"
+        );
+        assert!(matches!(
+            w.check(&waiting, t0 + Duration::from_secs(45)),
+            Verdict::Stalled { .. }
+        ));
+        assert!(matches!(
+            w.check(&waiting, t0 + Duration::from_secs(60)),
+            Verdict::GiveUp { .. }
+        ));
+    }
+
+    #[test]
+    fn progress_clears_a_stall() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(STALL);
+        w.assigned([(0, 0)], t0);
+        let waiting = high(&[(0, 100)]);
+        assert!(matches!(
+            w.check(&waiting, t0 + STALL),
+            Verdict::Stalled { .. }
+        ));
+        w.progressed(0, 40, t0 + STALL + Duration::from_secs(1));
+        assert_eq!(
+            w.check(&waiting, t0 + STALL + Duration::from_secs(2)),
+            Verdict::Healthy
+        );
+        assert_eq!(w.lag(&waiting), 60);
+    }
+}
