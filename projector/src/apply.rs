@@ -177,6 +177,15 @@ async fn apply<C: redis::aio::ConnectionLike>(
         Target::Version(v) => v,
         Target::Live => crate::versions::live_version_for_batch(&mut tx).await?,
     };
+    let mut dependencies: BTreeSet<Uuid> = BTreeSet::new();
+    for recs in by_stream.values() {
+        for rec in recs {
+            if let Ok(event) = rec.decode() {
+                dependencies.extend(World::dependencies(&event));
+            }
+        }
+    }
+    store::lock_dependencies(&mut tx, &dependencies.into_iter().collect::<Vec<_>>()).await?;
     for stream in refold {
         by_stream.entry(stream.clone()).or_default();
     }

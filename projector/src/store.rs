@@ -307,6 +307,31 @@ pub async fn lock_renders(tx: &mut PgConnection, lock_keys: &[String]) -> sqlx::
     Ok(())
 }
 
+/// Advisory-lock class of entity dependencies (see [`World::dependencies`]); taken
+/// first in every batch, in bucket order, so it cannot deadlock with the locks after it.
+const DEPENDENCY_LOCK_CLASS: i32 = 0x7664; // "vd"
+
+/// Serializes batches that name one of `ids` until the end of the transaction.
+pub async fn lock_dependencies(tx: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
+    let mut buckets: Vec<i32> = ids
+        .iter()
+        .map(|id| (fnv1a(id.as_bytes()) % RENDER_LOCK_BUCKETS) as i32)
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT count(pg_advisory_xact_lock($1, b)) FROM (SELECT b FROM unnest($2::int4[]) b ORDER BY b) s",
+    )
+    .bind(DEPENDENCY_LOCK_CLASS)
+    .bind(&buckets)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
 fn fnv1a(bytes: &[u8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |h, b| {
         (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)

@@ -441,6 +441,43 @@ impl World {
         }
     }
 
+    /// The entities whose documents an event's documents read, or whose documents read
+    /// it: its own product or category, and the products and categories it names. Two
+    /// batches naming one of them are serialized ([`crate::store::lock_dependencies`]),
+    /// because otherwise each could miss the other's uncommitted half (a product created
+    /// while a cart adds it: the product's batch finds no cart holding it, the cart's
+    /// batch finds no product, and the cart shows no line).
+    pub fn dependencies(event: &Event) -> Vec<Uuid> {
+        match event {
+            Event::CategoryCreated { category_id, .. }
+            | Event::CategoryRenamed { category_id, .. } => {
+                vec![*category_id]
+            }
+            Event::ProductCreated {
+                product_id,
+                category_id,
+                ..
+            } => vec![*product_id, *category_id],
+            Event::ProductUpdated {
+                product_id,
+                category_id,
+                ..
+            } => std::iter::once(*product_id).chain(*category_id).collect(),
+            Event::ProductDiscontinued { product_id }
+            | Event::StockAdjusted { product_id, .. }
+            | Event::StockReserved { product_id, .. }
+            | Event::StockReleased { product_id, .. }
+            | Event::CartItemAdded { product_id, .. }
+            | Event::CartItemQuantitySet { product_id, .. }
+            | Event::CartItemRemoved { product_id, .. } => vec![*product_id],
+            Event::OrderPlaced { lines, .. } => lines.iter().map(|l| l.product_id).collect(),
+            Event::CartCheckedOut { .. }
+            | Event::OrderPaid { .. }
+            | Event::OrderShipped { .. }
+            | Event::OrderCancelled { .. } => vec![],
+        }
+    }
+
     fn cart_mut(&mut self, session_id: Uuid) -> &mut Cart {
         self.carts.entry(session_id).or_insert_with(|| Cart {
             session_id,

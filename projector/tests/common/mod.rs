@@ -246,3 +246,60 @@ pub async fn start_projector(
     }));
     (tx, task)
 }
+
+/// A TCP proxy in front of the real Redis that can be cut (connections dropped, port
+/// closed: Redis is unreachable) and restored on the same port.
+pub struct RedisProxy {
+    port: u16,
+    task: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl RedisProxy {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let proxy = Self {
+            port,
+            task: tokio::sync::Mutex::new(None),
+        };
+        *proxy.task.lock().await = Some(tokio::spawn(Self::serve(listener)));
+        proxy
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    async fn serve(listener: tokio::net::TcpListener) {
+        let upstream = vitrine_testkit::redis_url();
+        let upstream = upstream
+            .trim_start_matches("redis://")
+            .trim_end_matches('/')
+            .to_owned();
+        let mut links = tokio::task::JoinSet::new();
+        while let Ok((mut client, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            links.spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    }
+
+    /// Redis goes away: every connection is dropped and the port refuses new ones.
+    pub async fn cut(&self) {
+        if let Some(task) = self.task.lock().await.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Redis is back on the same port.
+    pub async fn restore(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("the proxy's port is free again");
+        *self.task.lock().await = Some(tokio::spawn(Self::serve(listener)));
+    }
+}
