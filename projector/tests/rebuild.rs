@@ -1099,3 +1099,99 @@ async fn the_gate_refuses_to_flip_a_version_that_differs_from_the_event_store() 
     assert_eq!(redis_keys(&h.prefix, version).await, 0);
     assert_verified(&pool, &h.prefix, 1).await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The operator's commands refuse what is not the store.
+// ---------------------------------------------------------------------------------------
+
+/// Runs the `projector` binary with `args` against a database and prefix; answers the
+/// exit code and stderr.
+fn projector_cli(database_url: &str, prefix: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env_remove("DATABASE_DIRECT_URL")
+        .env("REDIS_URL", vitrine_testkit::redis_url())
+        .env("REDIS_PREFIX", prefix)
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("the projector binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn operator_commands_refuse_a_database_or_redis_prefix_that_is_not_the_store() {
+    use sqlx::ConnectOptions;
+    // a database with no store at all (the server's default database, say)
+    let admin: sqlx::postgres::PgConnectOptions = vitrine_testkit::database_url().parse().unwrap();
+    let empty = format!("vitrine_test_{}", Uuid::now_v7().simple());
+    let mut conn = admin.connect().await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {empty}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let empty_url = admin.clone().database(&empty).to_url_lossy().to_string();
+    let (code, _, err) = projector_cli(&empty_url, "t:none:", &["rebuild", "--grace-seconds", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds no Vitrine store"), "{err}");
+    assert!(!err.contains("backtrace"), "one line, no backtrace: {err}");
+    let untouched: bool = sqlx::query_scalar("SELECT to_regclass('events') IS NULL")
+        .fetch_one(&mut admin.clone().database(&empty).connect().await.unwrap())
+        .await
+        .unwrap();
+    assert!(untouched, "nothing was migrated into it");
+
+    // a store with a history, whose prefix holds its marker and documents
+    let mut a = Harness::new().await;
+    let cat = Uuid::now_v7();
+    let recs = vec![
+        a.record(category(cat, "Kites", None)).await,
+        a.record(product(Uuid::now_v7(), "Box Kite", 3000, cat, 5))
+            .await,
+    ];
+    a.apply(&recs).await;
+    projector::redis_repair::repair_once(&a.db.pool, &mut a.redis, &a.prefix)
+        .await
+        .unwrap();
+    let (code, out, err) = projector_cli(&a.db.url, &a.prefix, &["verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("clean"), "{out}");
+
+    // another store's database pointed at this prefix: refused, nothing removed
+    let b = Harness::new().await;
+    let keys_before = projector::store::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
+        .await
+        .unwrap()
+        .len();
+    for args in [
+        &["rebuild", "--grace-seconds", "0"][..],
+        &["drop-version", "1"][..],
+        &["verify"][..],
+    ] {
+        let (code, _, err) = projector_cli(&b.db.url, &a.prefix, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains("belong to store"), "{args:?}: {err}");
+    }
+    let keys_after = projector::store::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(keys_before, keys_after);
+
+    // a store with no history has nothing to rebuild from; the live version is not dropped
+    let (code, _, err) = projector_cli(&b.db.url, &b.prefix, &["rebuild", "--grace-seconds", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no history"), "{err}");
+    let (code, _, err) = projector_cli(&a.db.url, &a.prefix, &["drop-version", "1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is live"), "{err}");
+    sqlx::raw_sql(&format!("DROP DATABASE {empty}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
