@@ -33,6 +33,37 @@ async fn with_redis_unreachable_reads_answer_from_postgresql() {
 }
 
 #[tokio::test]
+async fn with_redis_unreachable_a_min_version_read_answers_once_postgresql_has_the_version() {
+    let app = TestApp::start_with(|c| c.redis_url = "redis://127.0.0.1:1".into()).await;
+    let id = Uuid::now_v7();
+    let key = doc_key::product(id);
+    project_to_postgres(&app, 1, &key, Some(&product_doc(id, 1, "Travel camera"))).await;
+    // the projector commits version 2 to PostgreSQL while the read waits (no notice can
+    // come: the notices travel through Redis)
+    let writer = {
+        let pool = app.db.pool.clone();
+        let doc = product_doc(id, 2, "Travel camera II");
+        let key = key.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            sqlx::query("UPDATE rm_docs SET doc = $2, rev = nextval('rm_rev') WHERE rm_version = 1 AND key = $1")
+                .bind(&key)
+                .bind(&doc)
+                .execute(&pool)
+                .await
+                .unwrap();
+        })
+    };
+    let answer = app
+        .get(&format!("/api/v1/products/{id}/?min_version=2"))
+        .await;
+    writer.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    assert_eq!(answer.json()["version"], 2);
+    assert_eq!(answer.json()["name"], "Travel camera II");
+}
+
+#[tokio::test]
 async fn with_postgresql_unreachable_redis_hits_still_answer() {
     let app = TestApp::start_with(|c| {
         c.database_url = "postgres://postgres@127.0.0.1:1/vitrine".into();
