@@ -13,7 +13,8 @@
 //!
 //! Every write carries a fresh `Idempotency-Key`: nginx may pass a write whose instance
 //! failed mid-request to another command-api instance, which then replays the first
-//! answer instead of writing twice (deploy/nginx/vitrine.conf.template).
+//! answer instead of writing twice (deploy/nginx/vitrine.conf.template). Opening a
+//! session writes nothing (it signs a token), so it goes without one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -147,7 +148,6 @@ fn custom(message: impl Into<String>) -> Box<TransactionError> {
 async fn open_session(user: &mut GooseUser) -> TransactionResult {
     let builder = user
         .get_request_builder(&GooseMethod::Post, SESSIONS)?
-        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
         .json(&json!({}));
     let request = GooseRequest::builder()
         .method(GooseMethod::Post)
