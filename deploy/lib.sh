@@ -130,7 +130,7 @@ start_instance() {
     set +a
     export LISTEN_ADDR="127.0.0.1:$port" DB_POOL_MAX="$(pool_max "$prog")" RUST_LOG="${RUST_LOG:-info}"
     # shellcheck disable=SC2086
-    exec setsid nohup bash "$DEPLOY_DIR/supervise.sh" "$prog-$port" "$childf" -- $cmd </dev/null >>"$log" 2>&1
+    exec setsid nohup bash "$DEPLOY_DIR/supervise.sh" "$prog-$port" "$childf" -- $cmd </dev/null >>"$log" 2>&1 9>&-
   ) &
   local sup=$!
   echo "$sup" >"$pidf"
@@ -217,7 +217,7 @@ nginx_apply() {
     local holder
     holder=$(port_holder "$NGINX_PORT")
     [ -z "$holder" ] || die "nginx's port $NGINX_PORT is already in use by $holder"
-    /usr/sbin/nginx -p "$NGINX_DIR" -c "$conf" || die "nginx did not start (see $NGINX_DIR/error.log)"
+    /usr/sbin/nginx -p "$NGINX_DIR" -c "$conf" 9>&- || die "nginx did not start (see $NGINX_DIR/error.log)"
     wait_port "$NGINX_PORT" 10 || die "nginx did not listen on $NGINX_PORT (see $NGINX_DIR/error.log)"
     say "nginx on 127.0.0.1:$NGINX_PORT: command-api ${cmd[*]}; query-api ${qry[*]}"
     return 0

@@ -102,6 +102,7 @@ wanted() { # program VAR: the override, else what runs, else 2
 n_command=$(wanted command-api COMMAND_API_INSTANCES)
 n_projector=$(wanted projector PROJECTOR_INSTANCES)
 n_query=$(wanted query-api QUERY_API_INSTANCES)
+# (fd 9 holds the lock: deploy/lib.sh closes it for the programs and nginx it starts.)
 # Instances started by an older up.sh (one pid file per program, ports outside the ranges).
 legacy=$(ls "$RUN_DIR"/command-api.pid "$RUN_DIR"/projector.pid "$RUN_DIR"/query-api-*.pid 2>/dev/null || true)
 
