@@ -30,15 +30,19 @@ stop_legacy() {
 }
 if [ "${1:-}" = "--legacy-only" ]; then stop_legacy; exit 0; fi
 
+stop_nginx() { # prefix dir, name: graceful quit (in-flight requests finish)
+  local master
+  master=$(nginx_master "$1")
+  [ -n "$master" ] || return 0
+  kill -QUIT "$master"
+  for _ in $(seq 1 250); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$master" 2>/dev/null && kill -KILL "$master"
+  rm -f "$1/nginx.pid"
+  say "$2 stopped"
+}
 if [ "${1:-}" != "--programs-only" ]; then
-  master=$(nginx_master)
-  if [ -n "$master" ]; then
-    /usr/sbin/nginx -p "$NGINX_DIR" -c "$NGINX_DIR/vitrine.conf" -s quit 2>/dev/null || kill -QUIT "$master"
-    for _ in $(seq 1 250); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$master" 2>/dev/null && kill -KILL "$master"
-    rm -f "$NGINX_DIR/nginx.pid"
-    say "nginx stopped"
-  fi
+  stop_nginx "$FRONT_DIR" "front door nginx"
+  stop_nginx "$NGINX_DIR" "pools nginx"
 fi
 for prog in query-api command-api projector; do
   ports=$(instance_ports "$prog" | tr '\n' ' ')

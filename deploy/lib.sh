@@ -11,12 +11,13 @@
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 RUN_DIR="$VITRINE_HOME/run"
 INST_DIR="$RUN_DIR/instances"
-NGINX_DIR="$RUN_DIR/nginx"
+NGINX_DIR="$RUN_DIR/nginx"              # the pools nginx, reloaded on every change
+FRONT_DIR="$RUN_DIR/nginx-front"        # the front door, never reloaded by scaling
 BIN=${VITRINE_BIN:-$CARGO_TARGET_DIR/release}
 KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 STOP_TIMEOUT=${STOP_TIMEOUT:-30}
-mkdir -p "$INST_DIR" "$NGINX_DIR"
+mkdir -p "$INST_DIR" "$NGINX_DIR" "$FRONT_DIR"
 ME=${ME:-deploy}
 
 die() { echo "$ME: FAILED: $*" >&2; exit 1; }
@@ -115,7 +116,7 @@ start_instance() {
   holder=$(port_holder "$port")
   if [ -n "$holder" ]; then
     die "port $port, the next port of $prog's range $min-$max, is already in use by $holder.
-    Stop that process, or move the range (${prog^^}_PORT_MIN/MAX, deploy/env.sh; '-' reads '_')."
+    Stop that process, or move the range ($(echo "${prog^^}" | tr - _)_PORT_MIN/MAX in deploy/env.sh)."
   fi
   [ -f "$STORE_ENV" ] || die "$STORE_ENV is missing: bring the store up with 'bash deploy/up.sh' first"
   local cmd log="$VITRINE_LOGS/$prog-$port.log" pidf="$INST_DIR/$prog-$port.pid" childf="$INST_DIR/$prog-$port.child"
@@ -189,11 +190,35 @@ stop_instances() {
   done
 }
 
-nginx_master() {
+nginx_master() { # [prefix dir]: the master pid of the pools nginx (or of the one given)
   local pid
-  pid=$(cat "$NGINX_DIR/nginx.pid" 2>/dev/null || true)
+  pid=$(cat "${1:-$NGINX_DIR}/nginx.pid" 2>/dev/null || true)
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
   return 0
+}
+
+# The front door on $NGINX_PORT, in front of the pools nginx: started when it is not
+# running, reloaded only when its config changed (never by scaling).
+front_apply() {
+  local conf="$FRONT_DIR/vitrine-front.conf" next="$FRONT_DIR/vitrine-front.conf.next" master
+  sed -e "s|@LISTEN_PORT@|$NGINX_PORT|g; s|@POOLS_PORT@|$NGINX_POOLS_PORT|g; s|@PREFIX@|$FRONT_DIR|g" \
+    "$DEPLOY_DIR/nginx/vitrine-front.conf.template" >"$next"
+  /usr/sbin/nginx -q -t -p "$FRONT_DIR" -c "$next" 2>"$FRONT_DIR/test.err" ||
+    { cat "$FRONT_DIR/test.err" >&2; die "the rendered front config $next does not pass nginx -t"; }
+  master=$(nginx_master "$FRONT_DIR")
+  if [ -n "$master" ] && cmp -s "$next" "$conf"; then rm -f "$next"; return 0; fi
+  mv "$next" "$conf"
+  if [ -n "$master" ]; then
+    /usr/sbin/nginx -p "$FRONT_DIR" -c "$conf" -s reload 2>/dev/null || die "front door reload"
+    say "front door reloaded (its config changed)"
+    return 0
+  fi
+  local holder
+  holder=$(port_holder "$NGINX_PORT")
+  [ -z "$holder" ] || die "the front door's port $NGINX_PORT is already in use by $holder"
+  /usr/sbin/nginx -p "$FRONT_DIR" -c "$conf" 9>&- || die "the front door nginx did not start (see $FRONT_DIR/error.log)"
+  wait_port "$NGINX_PORT" 10 || die "the front door did not listen on $NGINX_PORT (see $FRONT_DIR/error.log)"
+  say "front door on 127.0.0.1:$NGINX_PORT -> pools nginx on 127.0.0.1:$NGINX_POOLS_PORT"
 }
 
 # Renders nginx's pools from the live command-api and query-api instances, leaving out
@@ -207,7 +232,7 @@ nginx_apply() {
   [ "${#cmd[@]}" -gt 0 ] || die "nginx would be left without a command-api instance"
   [ "${#qry[@]}" -gt 0 ] || die "nginx would be left without a query-api instance"
   local conf="$NGINX_DIR/vitrine.conf" next="$NGINX_DIR/vitrine.conf.next"
-  PREFIX="$NGINX_DIR" sh "$DEPLOY_DIR/nginx/render.sh" "$NGINX_PORT" "$(IFS=,; echo "${cmd[*]}")" "${qry[@]}" >"$next"
+  PREFIX="$NGINX_DIR" sh "$DEPLOY_DIR/nginx/render.sh" "$NGINX_POOLS_PORT" "$(IFS=,; echo "${cmd[*]}")" "${qry[@]}" >"$next"
   /usr/sbin/nginx -q -t -p "$NGINX_DIR" -c "$next" 2>"$NGINX_DIR/test.err" ||
     { cat "$NGINX_DIR/test.err" >&2; die "the rendered nginx config $next does not pass nginx -t"; }
   mv "$next" "$conf"
@@ -215,16 +240,17 @@ nginx_apply() {
   master=$(nginx_master)
   if [ -z "$master" ]; then
     local holder
-    holder=$(port_holder "$NGINX_PORT")
-    [ -z "$holder" ] || die "nginx's port $NGINX_PORT is already in use by $holder"
+    holder=$(port_holder "$NGINX_POOLS_PORT")
+    [ -z "$holder" ] || die "the pools nginx's port $NGINX_POOLS_PORT is already in use by $holder"
     /usr/sbin/nginx -p "$NGINX_DIR" -c "$conf" 9>&- || die "nginx did not start (see $NGINX_DIR/error.log)"
-    wait_port "$NGINX_PORT" 10 || die "nginx did not listen on $NGINX_PORT (see $NGINX_DIR/error.log)"
-    say "nginx on 127.0.0.1:$NGINX_PORT: command-api ${cmd[*]}; query-api ${qry[*]}"
+    wait_port "$NGINX_POOLS_PORT" 10 || die "nginx did not listen on $NGINX_POOLS_PORT (see $NGINX_DIR/error.log)"
+    say "pools nginx on 127.0.0.1:$NGINX_POOLS_PORT: command-api ${cmd[*]}; query-api ${qry[*]}"
     return 0
   fi
   local old
   old=$(ps -o pid= --ppid "$master" | tr -d ' ' | tr '\n' ' ')
-  /usr/sbin/nginx -p "$NGINX_DIR" -c "$conf" -s reload || die "nginx reload"
+  /usr/sbin/nginx -p "$NGINX_DIR" -c "$conf" -s reload 2>"$NGINX_DIR/reload.err" ||
+    { cat "$NGINX_DIR/reload.err" >&2; die "nginx reload"; }
   local deadline=$((SECONDS + 40)) w left
   while :; do
     left=""
@@ -233,7 +259,7 @@ nginx_apply() {
     [ "$SECONDS" -ge "$deadline" ] && die "nginx's old workers ($left) did not exit within 40s of the reload"
     sleep 0.1
   done
-  say "nginx reloaded: command-api ${cmd[*]}; query-api ${qry[*]}"
+  say "pools nginx reloaded: command-api ${cmd[*]}; query-api ${qry[*]}"
 }
 
 # nginx_apply when nginx runs (deploy/up.sh starts it once every pool has an instance).
@@ -299,7 +325,8 @@ summary() {
   local master
   master=$(nginx_master)
   if [ -n "$master" ]; then
-    printf '  %-12s      http://127.0.0.1:%s  pools: %s\n' nginx "$NGINX_PORT" \
+    printf '  %-12s      http://127.0.0.1:%s (front door%s) -> pools nginx :%s: %s\n' nginx "$NGINX_PORT" \
+      "$([ -n "$(nginx_master "$FRONT_DIR")" ] || echo ': NOT RUNNING')" "$NGINX_POOLS_PORT" \
       "$(grep -oE 'server 127[^ ]+' "$NGINX_DIR/vitrine.conf" | awk '{print $2}' | tr '\n' ' ')"
   else
     printf '  %-12s      not running\n' nginx

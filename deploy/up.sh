@@ -121,6 +121,7 @@ scale_to command-api "$n_command"
 scale_to projector "$n_projector"
 scale_to query-api "$n_query"
 if [ -z "$(nginx_master)" ] || [ -n "$legacy" ]; then nginx_apply; fi
+front_apply
 
 "$BIN/seed" --command-url "http://127.0.0.1:$NGINX_PORT" --query-url "http://127.0.0.1:$NGINX_PORT" ||
   fail "seeding the demo catalog"
