@@ -18,6 +18,8 @@ ME=scaling-report
 . deploy/lib.sh
 [ -n "$(nginx_master)" ] && [ -f "$STORE_ENV" ] || die "the store is not up: bash deploy/up.sh"
 set -a; . "$STORE_ENV"; set +a
+# Built now, so that the rolling restart's deploy/up.sh (section 4) finds nothing to build.
+cargo build --release -q -p command-api -p projector -p query-api -p loadtests
 D=${REPORT_SECONDS:-15}
 USERS=${REPORT_USERS:-200}
 base="http://127.0.0.1:$NGINX_PORT"
@@ -41,12 +43,12 @@ emit "## 1. Reads through nginx with 1, 2, 4 and 10 query-api instances"
 emit ""
 emit "wrk -t2 -c32 -d${D}s on /api/v1/products/ (a Redis hit). CPU is user+system time from /proc."
 emit ""
-emit "| query-api | RPS | p99 ms | non-2xx | socket errors | query-api CPU µs/request | nginx CPU µs/request | machine busy |"
+emit "| query-api | RPS | p99 ms | non-2xx | socket errors | query-api CPU µs/request | nginx (both) CPU µs/request | machine busy |"
 emit "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in 1 2 4 10; do
   bash deploy/scale.sh query-api "$n" >/dev/null
   q=$(children query-api)
-  ng=$(ps -o pid= --ppid "$(nginx_master)" | tr -d ' ')
+  ng=$(ps -o pid= --ppid "$(nginx_master)" | tr -d ' '; ps -o pid= --ppid "$(nginx_master "$FRONT_DIR")" | tr -d ' ')
   q0=$(ticks $q) n0=$(ticks $ng)
   read -r b0 t0 < <(busy_total)
   wrk -t2 -c32 -d"${D}s" -s loadtests/wrk/count.lua "$base/api/v1/products/" >"$work/r$n.txt" 2>&1
