@@ -99,8 +99,10 @@ done
 sample_pools() { # every 0.5 s until killed: PgBouncer pools and the programs' pool gauges
   local prog p
   while :; do
-    psql -X -At -F' ' -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres pgbouncer -c 'SHOW POOLS' 2>/dev/null |
-      awk '$1 == "vitrine" { print "POOL", $3, $4, $5, $6, $10, $11 }'
+    # By column name (the columns differ between PgBouncer versions).
+    psql -X -A -F' ' -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres pgbouncer -c 'SHOW POOLS' 2>/dev/null |
+      awk 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+           $1 == "vitrine" { print "POOL", $c["cl_active"], $c["cl_waiting"], $c["sv_active"], $c["sv_idle"], $c["maxwait"] + $c["maxwait_us"] / 1e6 }'
     for prog in command-api query-api projector; do
       for p in $(instance_ports "$prog"); do
         curl -s -m 1 "http://127.0.0.1:$p/metrics" | awk -v prog="$prog" -v port="$p" \
@@ -117,7 +119,7 @@ sp=$!
 bg+=("$sp")
 wrk -t2 -c64 -d"${D}s" -s loadtests/wrk/add-to-cart.lua "$base" -- "$work/lines" >"$work/w.txt" 2>&1
 kill "$sp"; wait "$sp" 2>/dev/null || true
-psql -X -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres pgbouncer -At -c 'SHOW STATS' >"$work/stats1" 2>/dev/null || true
+psql -X -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres pgbouncer -A -c 'SHOW STATS' >"$work/stats1" 2>/dev/null || true
 pool_size=$(psql -X -At -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres pgbouncer -c 'SHOW CONFIG' | awk -F'|' '$1 == "default_pool_size" { print $2 }')
 wreqs=$(wrk_field "$work/w.txt" requests) wdur=$(wrk_field "$work/w.txt" duration_us)
 emit "wrk -t2 -c64 -d${D}s POST /api/v1/cart/ (64 sessions × 20 products), 2 command-api, $(bash deploy/scale.sh ports query-api | tr ',' '\n' | wc -l) query-api, 2 projector instances."
@@ -128,9 +130,9 @@ emit "| adds to cart per second (the plan: 50; with checkout 70 writes/s) | $(aw
 emit "| non-2xx / socket errors | $(wrk_field "$work/w.txt" non2xx) / $(( $(wrk_field "$work/w.txt" connect) + $(wrk_field "$work/w.txt" read) + $(wrk_field "$work/w.txt" write) + $(wrk_field "$work/w.txt" timeout) )) |"
 emit "| p99 ms | $(awk -v p="$(wrk_field "$work/w.txt" p99_us)" 'BEGIN { printf "%.1f", p / 1000 }') |"
 emit "| PgBouncer default_pool_size (server connections to vitrine) | $pool_size |"
-emit "| PgBouncer max sv_active (server connections in use) at peak | $(awk '$1 == "POOL" { if ($4 > m) m = $4 } END { print m + 0 }' "$work/pools") |"
 emit "| PgBouncer max cl_active / max cl_waiting (client connections) | $(awk '$1 == "POOL" { if ($2 > a) a = $2; if ($3 > w) w = $3 } END { print a + 0 " / " w + 0 }' "$work/pools") |"
-emit "| PgBouncer max maxwait (s) | $(awk '$1 == "POOL" { if ($6 > m) m = $6 } END { print m + 0 }' "$work/pools") |"
+emit "| PgBouncer max maxwait (s, the oldest waiting client) | $(awk '$1 == "POOL" { if ($6 > m) m = $6 } END { print m + 0 }' "$work/pools") |"
+emit "| PgBouncer server connections in use at peak / pool size | $(awk -v size="$pool_size" '$1 == "POOL" { if ($4 > m) m = $4 } END { printf "%d / %d (%.0f %%)", m, size, 100 * m / size }' "$work/pools") |"
 for prog in command-api query-api projector; do
   emit "| $prog pool: max in_use / max of one instance (vitrine_db_pool_connections) | $(awk -v prog="$prog" '$1 == "GAUGE" && $2 == prog { if ($4 > m) m = $4; x = $5 } END { print m + 0 " / " x + 0 }' "$work/pools") |"
 done
@@ -138,7 +140,7 @@ emit ""
 emit "PgBouncer SHOW STATS for vitrine after the run (totals since PgBouncer started):"
 emit ""
 emit '```'
-head -1 "$work/stats1" >/dev/null 2>&1 && grep -E '^vitrine\|' "$work/stats1" | tee -a "$out" || true
+head -1 "$work/stats1" >/dev/null 2>&1 && grep -E '^(database|vitrine)\|' "$work/stats1" | tee -a "$out" || true
 emit '```'
 emit ""
 
