@@ -21,11 +21,21 @@ export PG_PORT=${PG_PORT:-5432}
 export PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
 export KAFKA_PORT=${KAFKA_PORT:-9092}
 export REDIS_PORT=${REDIS_PORT:-6379}
-export NGINX_PORT=${NGINX_PORT:-8080}
-export COMMAND_API_PORT=${COMMAND_API_PORT:-8081}
-export QUERY_API_PORT=${QUERY_API_PORT:-8082}       # instances take consecutive ports from here
-export QUERY_API_INSTANCES=${QUERY_API_INSTANCES:-2}
-export PROJECTOR_PORT=${PROJECTOR_PORT:-8090}
+export NGINX_PORT=${NGINX_PORT:-8080}          # the front door
+export NGINX_POOLS_PORT=${NGINX_POOLS_PORT:-8099}   # the pools nginx behind it (reloaded by scale.sh)
+# Each program's instances take ports from their own range (LISTEN_ADDR serves the API
+# or, for the projector, /healthz, /readyz and /metrics). The ranges do not overlap, and
+# deploy/scale.sh refuses to start an instance on a port some other process holds.
+# How many instances run is not set here: deploy/up.sh keeps what runs (default 2 each;
+# override with COMMAND_API_INSTANCES, QUERY_API_INSTANCES, PROJECTOR_INSTANCES).
+export COMMAND_API_PORT_MIN=${COMMAND_API_PORT_MIN:-8100} COMMAND_API_PORT_MAX=${COMMAND_API_PORT_MAX:-8119}
+export QUERY_API_PORT_MIN=${QUERY_API_PORT_MIN:-8200} QUERY_API_PORT_MAX=${QUERY_API_PORT_MAX:-8299}
+export PROJECTOR_PORT_MIN=${PROJECTOR_PORT_MIN:-8300} PROJECTOR_PORT_MAX=${PROJECTOR_PORT_MAX:-8319}
+# The first port of each range (the first instance, when it runs there).
+export COMMAND_API_PORT=$COMMAND_API_PORT_MIN QUERY_API_PORT=$QUERY_API_PORT_MIN PROJECTOR_PORT=$PROJECTOR_PORT_MIN
+# The operator's environment of the running store, written by deploy/up.sh:
+#   set -a; . ~/.vitrine/store.env; set +a
+export STORE_ENV=${STORE_ENV:-$VITRINE_HOME/store.env}
 
 # Tests talk to the services directly; the running store goes through PgBouncer (deploy/up.sh).
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/postgres}

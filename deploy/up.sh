@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Brings the whole store up on localhost: installs what is missing, starts PostgreSQL,
-# Redis, the broker and PgBouncer, builds and starts command-api, the projector,
-# QUERY_API_INSTANCES query-api instances and nginx on 127.0.0.1:$NGINX_PORT, and seeds
-# the demo catalog when the store is empty. Running it again restarts the programs and
-# keeps the data. `deploy/down.sh` stops everything it started.
+# Redis, the broker and PgBouncer, builds the release binaries, writes the store's
+# environment ($VITRINE_HOME/store.env, the one file an operator sources), starts
+# command-api, the projector and query-api (2 instances each, under deploy/supervise.sh)
+# and nginx on 127.0.0.1:$NGINX_PORT, and seeds the demo catalog when the store is empty.
+# Running it again keeps the data and the instance counts that run (override with
+# COMMAND_API_INSTANCES, QUERY_API_INSTANCES, PROJECTOR_INSTANCES) and restarts the
+# programs one instance at a time (a rolling restart: the replacement is ready and in
+# nginx's pool before the old one leaves it), so no request fails.
+# `deploy/down.sh` stops everything it started; `deploy/scale.sh` changes one count.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 . "$here/env.sh"
-RUN_DIR="$VITRINE_HOME/run"
-mkdir -p "$RUN_DIR"
-fail() { echo "up: FAILED: $*" >&2; exit 1; }
+ME=up
+. "$here/lib.sh"
+fail() { die "$@"; }
 trap 'echo "up: FAILED at line $LINENO (logs in $VITRINE_LOGS)" >&2' ERR
 
 bash "$here/install.sh"
@@ -47,57 +52,88 @@ fi
 echo "$PGB_DIR" >"$RUN_DIR/pgbouncer.dir"
 echo "up: pgbouncer on $PGBOUNCER_PORT (transaction pooling)"
 
+# The store's environment: one file, for the programs started here and by scale.sh, and
+# for the operator (`set -a; . ~/.vitrine/store.env; set +a`, then `projector status`).
+# Secrets stay what they were (sessions survive a restart) unless set in the environment.
+previous() { [ -f "$STORE_ENV" ] && env -i bash -c "set -a; . '$STORE_ENV'; printf '%s' \"\${$1:-}\"" || true; }
+session_secret=${SESSION_SECRET:-$(previous SESSION_SECRET)}
+admin_token=${ADMIN_TOKEN:-$(previous ADMIN_TOKEN)}
+umask_was=$(umask); umask 077
+cat >"$STORE_ENV.next" <<ENV
+# The running Vitrine store's environment, written by deploy/up.sh. Operators:
+#   set -a; . $STORE_ENV; set +a
+# then run the binaries in $BIN (projector status, verify, rebuild, ...).
+# Not the tests' environment (deploy/env.sh): that one names the postgres database.
+DATABASE_URL='$POOLED_URL'
+DATABASE_DIRECT_URL='$DIRECT_URL'
+REDIS_URL='$REDIS_URL'
+REDIS_PREFIX='vitrine:'
+KAFKA_BROKERS='$KAFKA_BROKERS'
+KAFKA_TOPIC='vitrine.events'
+KAFKA_PARTITIONS='$KAFKA_PARTITIONS'
+SESSION_SECRET='${session_secret:-dev-session-secret}'
+ADMIN_TOKEN='${admin_token:-dev-admin-token}'
+NGINX_PORT='$NGINX_PORT'
+COMMAND_API_PORT_MIN='$COMMAND_API_PORT_MIN'
+COMMAND_API_PORT_MAX='$COMMAND_API_PORT_MAX'
+QUERY_API_PORT_MIN='$QUERY_API_PORT_MIN'
+QUERY_API_PORT_MAX='$QUERY_API_PORT_MAX'
+PROJECTOR_PORT_MIN='$PROJECTOR_PORT_MIN'
+PROJECTOR_PORT_MAX='$PROJECTOR_PORT_MAX'
+ENV
+mv "$STORE_ENV.next" "$STORE_ENV"
+umask "$umask_was"
+echo "up: store environment in $STORE_ENV"
+set -a; . "$STORE_ENV"; set +a
+
 # Migrations take a session-level lock: run them on the direct connection.
 DATABASE_URL="$DIRECT_URL" "$BIN/command-api" migrate >"$VITRINE_LOGS/migrate.log" 2>&1 || fail "migrations (see $VITRINE_LOGS/migrate.log)"
 
-# (Re)start the programs.
-bash "$here/down.sh" --programs-only
-common_env=(
-  DATABASE_URL="$POOLED_URL" DATABASE_DIRECT_URL="$DIRECT_URL" REDIS_URL="$REDIS_URL" KAFKA_BROKERS="$KAFKA_BROKERS"
-  SESSION_SECRET="${SESSION_SECRET:-dev-session-secret}" ADMIN_TOKEN="${ADMIN_TOKEN:-dev-admin-token}"
-  RUST_LOG="${RUST_LOG:-info}"
-)
-start() { # name port command...
-  local name=$1 port=$2; shift 2
-  env "${common_env[@]}" LISTEN_ADDR="127.0.0.1:$port" setsid nohup "$@" >"$VITRINE_LOGS/$name.log" 2>&1 &
-  echo $! >"$RUN_DIR/$name.pid"
-  wait_port "$port" 30 || fail "$name did not listen on $port (see $VITRINE_LOGS/$name.log)"
-  echo "up: $name on 127.0.0.1:$port"
+# The programs: one deploy script at a time changes them.
+exec 9>"$RUN_DIR/deploy.lock"
+flock -w 300 9 || fail "another deploy script holds $RUN_DIR/deploy.lock"
+wanted() { # program VAR: the override, else what runs, else 2
+  local have
+  have=$(instance_count "$1")
+  if [ -n "${!2:-}" ]; then echo "${!2}"
+  elif [ "$have" -gt 0 ]; then echo "$have"
+  else echo 2; fi
 }
-start command-api "$COMMAND_API_PORT" "$BIN/command-api" serve
-start projector "$PROJECTOR_PORT" "$BIN/projector" run
-query_addrs=()
-for i in $(seq 0 $((QUERY_API_INSTANCES - 1))); do
-  port=$((QUERY_API_PORT + i))
-  start "query-api-$i" "$port" "$BIN/query-api"
-  query_addrs+=("127.0.0.1:$port")
-done
+n_command=$(wanted command-api COMMAND_API_INSTANCES)
+n_projector=$(wanted projector PROJECTOR_INSTANCES)
+n_query=$(wanted query-api QUERY_API_INSTANCES)
+# (fd 9 holds the lock: deploy/lib.sh closes it for the programs and nginx it starts.)
+# Instances started by an older up.sh (one pid file per program, ports outside the ranges).
+legacy=$(ls "$RUN_DIR"/command-api.pid "$RUN_DIR"/projector.pid "$RUN_DIR"/query-api-*.pid 2>/dev/null || true)
 
-# nginx, the front door (reloaded with the new upstreams when it already runs).
-mkdir -p "$RUN_DIR/nginx"
-PREFIX="$RUN_DIR/nginx" bash "$here/nginx/render.sh" "$NGINX_PORT" "127.0.0.1:$COMMAND_API_PORT" "${query_addrs[@]}" \
-  >"$RUN_DIR/nginx/vitrine.conf"
-nginx_pid="$RUN_DIR/nginx/nginx.pid"
-if [ -f "$nginx_pid" ] && kill -0 "$(cat "$nginx_pid")" 2>/dev/null; then
-  /usr/sbin/nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/vitrine.conf" -s reload || fail "nginx reload"
-else
-  /usr/sbin/nginx -p "$RUN_DIR/nginx" -c "$RUN_DIR/nginx/vitrine.conf" || fail "nginx (see $RUN_DIR/nginx/error.log)"
+if [ -n "$legacy" ]; then
+  # Their ports lie outside the ranges: no rolling hand-over from them (one time only).
+  echo "up: stopping the instances of the previous layout (one-time change of ports)"
+  bash "$here/down.sh" --legacy-only
 fi
-wait_port "$NGINX_PORT" 10 || fail "nginx did not listen on $NGINX_PORT"
-echo "up: nginx on 127.0.0.1:$NGINX_PORT"
+for prog in command-api projector query-api; do
+  if [ "$(instance_count "$prog")" -gt 0 ]; then
+    echo "up: rolling restart of $prog ($(instance_count "$prog") instances, one at a time)"
+    rolling_restart "$prog"
+  fi
+done
+scale_to command-api "$n_command"
+scale_to projector "$n_projector"
+scale_to query-api "$n_query"
+if [ -z "$(nginx_master)" ] || [ -n "$legacy" ]; then nginx_apply; fi
+front_apply
 
-"$BIN/seed" --command-url "http://127.0.0.1:$COMMAND_API_PORT" --query-url "http://127.0.0.1:$NGINX_PORT" ||
+"$BIN/seed" --command-url "http://127.0.0.1:$NGINX_PORT" --query-url "http://127.0.0.1:$NGINX_PORT" ||
   fail "seeding the demo catalog"
 
 cat <<INFO
 
-Vitrine is up.
-  storefront (nginx)   http://127.0.0.1:$NGINX_PORT/api/v1/products/
-  command-api          http://127.0.0.1:$COMMAND_API_PORT   (admin token: \$ADMIN_TOKEN, default dev-admin-token)
-  query-api            ${query_addrs[*]}
-  projector metrics    http://127.0.0.1:$PROJECTOR_PORT/metrics
+Vitrine is up (read back from what runs):
+$(summary)
   PostgreSQL           $DIRECT_URL (pooled: $POOLED_URL)
   Redis / broker       $REDIS_URL / $KAFKA_BROKERS
   logs                 $VITRINE_LOGS
+  operator environment set -a; . $STORE_ENV; set +a
+Scale one program with: bash deploy/scale.sh query-api|command-api|projector N
 Stop it with: bash deploy/down.sh
 INFO

@@ -16,6 +16,6 @@ fi
 cargo build --release -q -p loadtests --bin ceiling --bin ceiling-bench
 exec "$CARGO_TARGET_DIR/release/ceiling-bench" \
   --store-url "http://127.0.0.1:$NGINX_PORT" \
-  --query-api-url "http://127.0.0.1:$QUERY_API_PORT" \
+  --query-api-url "http://127.0.0.1:$(bash deploy/scale.sh ports query-api | cut -d, -f1)" \
   --redis-url "$REDIS_URL" \
   "$@"

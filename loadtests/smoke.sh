@@ -14,13 +14,17 @@ SECONDS_=${SMOKE_SECONDS:-20}
 RATE=${SMOKE_SPAWN_RATE:-25}
 TIMEOUT=${SMOKE_TIMEOUT:-150}
 REPORTS=${SMOKE_REPORTS:-$VITRINE_HOME/reports/smoke}
-last_query_port=$((QUERY_API_PORT + QUERY_API_INSTANCES - 1))
 
-trap 'echo "smoke: stopping the store"; bash deploy/down.sh || echo "smoke: deploy/down.sh failed" >&2' EXIT
+# SMOKE_KEEP_UP=1 (.ci/run): leave the store running for loadtests/scale-test.sh when
+# the smoke run passed; it is brought down on any failure either way.
+stop_store() { echo "smoke: stopping the store"; bash deploy/down.sh || echo "smoke: deploy/down.sh failed" >&2; }
+trap stop_store EXIT
 
 echo "smoke: bringing the store up"
 bash deploy/up.sh
 
+query_ports=$(bash deploy/scale.sh ports query-api)
+[ -n "$query_ports" ] || { echo "smoke: no query-api instance runs" >&2; exit 1; }
 scenario="$CARGO_TARGET_DIR/release/scenario"
 if [ ! -x "$scenario" ]; then
   cargo build --release -q -p loadtests --bin scenario
@@ -30,9 +34,10 @@ echo "smoke: $USERS users for ${SECONDS_}s against http://127.0.0.1:$NGINX_PORT 
 timeout --signal=INT --kill-after=20 "$TIMEOUT" "$scenario" \
   --host "http://127.0.0.1:$NGINX_PORT" \
   --users "$USERS" --spawn-rate "$RATE" --run-time "$SECONDS_" \
-  --query-metrics "$QUERY_API_PORT-$last_query_port" \
+  --query-metrics "$query_ports" \
   --redis-url "$REDIS_URL" \
   --reports-dir "$REPORTS" \
   --no-compare --fail-on-error \
   --notes "smoke run (.ci/run)"
 echo "smoke: passed"
+if [ "${SMOKE_KEEP_UP:-0}" = 1 ]; then trap - EXIT; echo "smoke: the store stays up (SMOKE_KEEP_UP=1)"; fi

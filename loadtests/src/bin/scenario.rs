@@ -10,6 +10,11 @@
 //! against `reports/baseline.json`; Redis keyspace and query-api cache hits over the
 //! run; and the write → readable delay measured by a side task that adds to a cart and
 //! reads the cart back with `min_version`.
+//!
+//! Every write carries a fresh `Idempotency-Key`: nginx may pass a write whose instance
+//! failed mid-request to another command-api instance, which then replays the first
+//! answer instead of writing twice (deploy/nginx/vitrine.conf.template). Opening a
+//! session writes nothing (it signs a token), so it goes without one.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -228,6 +233,7 @@ async fn add_to_cart(user: &mut GooseUser) -> TransactionResult {
     let builder = user
         .get_request_builder(&GooseMethod::Post, CART)?
         .bearer_auth(&token)
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
         .json(&json!({ "product_id": product_id, "quantity": 1 }));
     let request = GooseRequest::builder()
         .method(GooseMethod::Post)
@@ -279,7 +285,8 @@ async fn checkout(user: &mut GooseUser) -> TransactionResult {
             let path = format!("/api/v1/cart/items/{product_id}/");
             let builder = user
                 .get_request_builder(&GooseMethod::Delete, &path)?
-                .bearer_auth(&token);
+                .bearer_auth(&token)
+                .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
             let request = GooseRequest::builder()
                 .method(GooseMethod::Delete)
                 .path(path.as_str())
@@ -369,10 +376,11 @@ async fn probe_once(
     product_id: &str,
     timeout: Duration,
 ) -> Result<Option<f64>> {
+    let key = uuid::Uuid::new_v4().to_string();
     let reply = api
         .post(
             CART,
-            Auth::bearer(token),
+            Auth::bearer(token).with_key(&key),
             &json!({ "product_id": product_id, "quantity": 1 }),
         )
         .await?
