@@ -11,6 +11,12 @@ have psql || need_pkgs+=(postgresql postgresql-client)
 have redis-server || need_pkgs+=(redis-server)
 have nginx || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
 have wrk || need_pkgs+=(wrk)
+# The deploy and load-test scripts: curl and jq talk to the store, ss (iproute2) finds who
+# holds a port, socat squats one in the scaling test.
+have curl || need_pkgs+=(curl)
+have jq || need_pkgs+=(jq)
+have ss || need_pkgs+=(iproute2)
+have socat || need_pkgs+=(socat)
 have cmake || need_pkgs+=(cmake)
 have cc || need_pkgs+=(build-essential)
 have pkg-config || need_pkgs+=(pkg-config)
