@@ -148,6 +148,14 @@ impl Ownership {
                 tracing::info!(partition = p, share, members = alive, "partition taken");
             }
         }
+        if self.owned.iter().copied().collect::<Vec<_>>() != owned {
+            let now: Vec<i32> = self.owned.iter().copied().collect();
+            sqlx::query("UPDATE rm_members SET partitions = $2 WHERE member_id = $1")
+                .bind(self.member_id)
+                .bind(&now)
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(())
     }
 
