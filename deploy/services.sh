@@ -65,8 +65,15 @@ start_broker() {
 }
 
 stop_broker() {
-  local pidfile="$VITRINE_HOME/broker/pid"
-  if [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; then echo "broker: stopped"; fi
+  local pidfile="$VITRINE_HOME/broker/pid" pid
+  if [ -f "$pidfile" ] && pid=$(cat "$pidfile") && kill "$pid" 2>/dev/null; then
+    # gone only when the process has exited and the port is free (a start right after
+    # must not find the old one still listening)
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do port_open "$KAFKA_PORT" || break; sleep 0.1; done
+    echo "broker: stopped"
+  fi
   rm -f "$pidfile"
 }
 

@@ -33,6 +33,7 @@ WRITERS=${CHAOS_WRITERS:-3}
 REPORT=${CHAOS_REPORT:-$VITRINE_HOME/reports/chaos-$(date -u +%Y%m%dT%H%M%SZ).md}
 mkdir -p "$(dirname "$REPORT")"
 work=$(mktemp -d)
+touch "$work/failed-writes"
 bg_pids=()
 cleanup() {
   local p

@@ -79,6 +79,13 @@ pub struct RelayConfig {
     /// How often a standby tries to become leader.
     #[arg(long, env = "RELAY_STANDBY_MS", default_value_t = 1000)]
     pub standby_ms: u64,
+    /// Kafka's idempotent producer. Off by default: tansu 0.6 (the local broker, ADR 2)
+    /// panics in its storage task on the first idempotent produce after a broker restart
+    /// and stops serving. Without it a retried send may be stored twice; the projector
+    /// skips stream versions it has, so a duplicate changes nothing. Turn it on with
+    /// Apache Kafka.
+    #[arg(long, env = "KAFKA_IDEMPOTENCE", default_value_t = false)]
+    pub kafka_idempotence: bool,
 }
 
 impl RelayConfig {

@@ -8,7 +8,8 @@
 //! stores (tests) share one server. Polling, not LISTEN/NOTIFY: NOTIFY serializes commits.
 //!
 //! Delivery is at least once: a crash between the ack and the DELETE republishes a
-//! batch; the projector skips versions it has (invariant 3).
+//! batch, and so can a producer retry (the idempotent producer is off by default, see
+//! `KAFKA_IDEMPOTENCE`); the projector skips versions it has (invariant 3).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -72,7 +73,13 @@ impl Relay {
 fn producer(config: &RelayConfig) -> Result<FutureProducer, rdkafka::error::KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", &config.kafka_brokers)
-        .set("enable.idempotence", "true")
+        .set("enable.idempotence", config.kafka_idempotence.to_string())
+        // one request in flight per broker keeps a stream's events in order through
+        // retries without the idempotent producer
+        .set(
+            "max.in.flight.requests.per.connection",
+            if config.kafka_idempotence { "5" } else { "1" },
+        )
         .set("acks", "all")
         .set("linger.ms", config.linger_ms.to_string())
         .set("message.timeout.ms", config.message_timeout_ms.to_string())

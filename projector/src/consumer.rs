@@ -174,6 +174,7 @@ pub async fn consume(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_watch = Instant::now();
     let mut reassign = false;
+    let (mut errors_seen, mut last_error_log) = (0u64, Instant::now() - Duration::from_secs(60));
     let result = loop {
         if *shutdown.borrow() {
             break Ok(());
@@ -202,11 +203,13 @@ pub async fn consume(
                 metrics::gauge!("vitrine_projector_lag_messages").set(watchdog.lag(&high) as f64);
                 match watchdog.check(&high, Instant::now()) {
                     Verdict::Healthy => health.set_stalled(None),
-                    Verdict::Stalled { reason } => {
-                        tracing::error!(%reason, "projector stalled: seeking every partition again");
-                        metrics::counter!("vitrine_projector_stalls_total").increment(1);
+                    Verdict::Stalled { reason, seek } => {
+                        if seek {
+                            tracing::error!(%reason, "projector stalled: seeking every partition again");
+                            metrics::counter!("vitrine_projector_stalls_total").increment(1);
+                            reassign = true;
+                        }
                         health.set_stalled(Some(reason));
-                        reassign = true;
                     }
                     Verdict::GiveUp { reason } => {
                         health.set_stalled(Some(reason.clone()));
@@ -236,8 +239,16 @@ pub async fn consume(
         match first {
             Ok(m) => take(m, &owned, &mut items, &mut offsets),
             Err(e) => {
-                tracing::warn!(error = %e, "consumer error");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // librdkafka reconnects by itself; its errors are reports, queued in
+                // line with the messages. Read them at once (pausing here let a broker
+                // outage's backlog of reports hold the messages back for minutes), and
+                // log a few, not every one.
+                errors_seen += 1;
+                if last_error_log.elapsed() >= Duration::from_secs(5) {
+                    tracing::warn!(error = %e, reports = errors_seen, "consumer error");
+                    last_error_log = Instant::now();
+                    errors_seen = 0;
+                }
                 continue;
             }
         }

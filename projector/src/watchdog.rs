@@ -45,9 +45,11 @@ struct Partition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Healthy,
-    /// Waiting messages, no progress for the stall period: the first time, seek again.
+    /// Waiting messages and no progress: `seek` the first time (then wait one more
+    /// stall period for progress).
     Stalled {
         reason: String,
+        seek: bool,
     },
     /// Still stalled one more stall period after seeking again: exit, let the
     /// supervisor start a fresh process.
@@ -110,33 +112,53 @@ impl Watchdog {
 
     /// Judges the partitions against the broker's high watermarks.
     pub fn check(&mut self, high: &BTreeMap<i32, i64>, now: Instant) -> Verdict {
-        let stuck: Vec<String> = self
+        let waiting: Vec<(&i32, &Partition)> = self
             .partitions
             .iter()
-            .filter(|(p, s)| {
-                high.get(p).is_some_and(|h| *h > s.next)
-                    && now.duration_since(s.moved_at) >= self.stall_after
-            })
-            .map(|(p, s)| format!("partition {p} at offset {} of {}", s.next, high[p]))
+            .filter(|(p, s)| high.get(p).is_some_and(|h| *h > s.next))
             .collect();
-        if stuck.is_empty() {
+        if waiting.is_empty() {
             self.stalled_since = None;
             return Verdict::Healthy;
         }
-        let reason = format!(
-            "no progress for {}s with messages waiting: {}",
-            self.stall_after.as_secs(),
-            stuck.join(", ")
-        );
-        match self.stalled_since {
-            Some(since) if now.duration_since(since) >= self.stall_after => {
+        let describe = |parts: &[(&i32, &Partition)]| {
+            parts
+                .iter()
+                .map(|(p, s)| format!("partition {p} at offset {} of {}", s.next, high[p]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(since) = self.stalled_since {
+            // only progress ([`Self::progressed`]) or an empty backlog ends a stall
+            let reason = format!(
+                "no progress for {}s with messages waiting: {}",
+                now.duration_since(since).as_secs() + self.stall_after.as_secs(),
+                describe(&waiting)
+            );
+            return if now.duration_since(since) >= self.stall_after {
                 Verdict::GiveUp { reason }
-            }
-            Some(_) => Verdict::Stalled { reason },
-            None => {
-                self.stalled_since = Some(now);
-                Verdict::Stalled { reason }
-            }
+            } else {
+                Verdict::Stalled {
+                    reason,
+                    seek: false,
+                }
+            };
+        }
+        let stuck: Vec<(&i32, &Partition)> = waiting
+            .into_iter()
+            .filter(|(_, s)| now.duration_since(s.moved_at) >= self.stall_after)
+            .collect();
+        if stuck.is_empty() {
+            return Verdict::Healthy;
+        }
+        self.stalled_since = Some(now);
+        Verdict::Stalled {
+            reason: format!(
+                "no progress for {}s with messages waiting: {}",
+                self.stall_after.as_secs(),
+                describe(&stuck)
+            ),
+            seek: true,
         }
     }
 }
@@ -172,12 +194,14 @@ mod tests {
         );
         let first = w.check(&waiting, t0 + Duration::from_secs(30));
         assert!(
-            matches!(&first, Verdict::Stalled { reason } if reason.contains("partition 1 at offset 5 of 3744")),
+            matches!(&first, Verdict::Stalled { reason, seek: true } if reason.contains("partition 1 at offset 5 of 3744")),
             "{first:?}"
         );
+        // the seek restarts nobody's clock: still stalled, no second seek
+        w.assigned([(0, 10), (1, 5)], t0 + Duration::from_secs(30));
         assert!(matches!(
             w.check(&waiting, t0 + Duration::from_secs(45)),
-            Verdict::Stalled { .. }
+            Verdict::Stalled { seek: false, .. }
         ));
         assert!(matches!(
             w.check(&waiting, t0 + Duration::from_secs(60)),
