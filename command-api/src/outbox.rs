@@ -81,6 +81,8 @@ fn producer(config: &RelayConfig) -> Result<FutureProducer, rdkafka::error::Kafk
             if config.kafka_idempotence { "5" } else { "1" },
         )
         .set("acks", "all")
+        // publishing again within a second of the broker's return (the default backs off to 10 s)
+        .set("reconnect.backoff.max.ms", "1000")
         .set("linger.ms", config.linger_ms.to_string())
         .set("message.timeout.ms", config.message_timeout_ms.to_string())
         .set("compression.type", "none")

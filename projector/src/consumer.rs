@@ -39,6 +39,8 @@ pub fn consumer(config: &Config) -> anyhow::Result<StreamConsumer> {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
+        // back at work within a second of the broker's return (the default backs off to 10 s)
+        .set("reconnect.backoff.max.ms", "1000")
         .create()?;
     Ok(consumer)
 }
