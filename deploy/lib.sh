@@ -40,7 +40,7 @@ port_range() {
 }
 
 # The most instances that make sense: the port range, and for the projector the topic's
-# partitions (a consumer group gives each partition to one member; more members idle).
+# partitions (each partition is held by one instance, ADR 5; more instances stand by).
 max_instances() {
   local min max
   read -r min max < <(port_range "$1")

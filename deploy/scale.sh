@@ -8,7 +8,7 @@
 # once GET /readyz answers 200. Removing: the surplus instances leave nginx's pool first
 # (reload, then the old nginx workers finish their in-flight requests and exit), then they
 # get SIGTERM and drain. The projector is not behind nginx: its instances share the
-# topic's partitions in one consumer group (at most one per partition).
+# topic's partitions by PostgreSQL advisory locks (ADR 5; at most one per partition).
 # The summary at the end is read back from what runs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
