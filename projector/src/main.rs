@@ -105,6 +105,16 @@ enum DeadLetterAction {
 async fn main() {
     vitrine_contract::telemetry::init_tracing();
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Command::Run)) {
+        // An operator command piped into `head` ends quietly when the pipe closes, like
+        // any Unix tool, instead of panicking on a failed print. (The long-running
+        // `run` keeps Rust's default: a closed socket is an error to handle, not a signal.)
+        // SAFETY: `signal` only changes the process's disposition of SIGPIPE; nothing in
+        // an operator command relies on it being ignored.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match execute(cli).await {
         Ok(code) => std::process::exit(code),
         Err(e) => {
