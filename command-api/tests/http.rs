@@ -1,5 +1,6 @@
 //! The HTTP contract of command-api against a real PostgreSQL (no relay: no broker needed).
 
+use command_api::event_store;
 use command_api::testing::{Reply, TestApp, ADMIN_TOKEN};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
@@ -52,11 +53,13 @@ fn assert_problem(r: &Reply, status: StatusCode, field: Option<&str>) {
 }
 
 async fn stream_versions(app: &TestApp, stream: &str) -> Vec<i64> {
-    sqlx::query_scalar("SELECT version FROM events WHERE stream_id = $1 ORDER BY position")
-        .bind(stream)
-        .fetch_all(&app.pool)
+    let stream = stream.parse().expect("a stream id");
+    event_store::read_stream(&app.pool, &stream)
         .await
         .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect()
 }
 
 #[tokio::test]
