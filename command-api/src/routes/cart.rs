@@ -1,4 +1,5 @@
-//! The session's cart (stream `cart-{session_id}`): add, set a line's quantity, remove a line.
+//! The session's cart (stream `cart-{session_id}`): add, set a line's quantity, remove a
+//! line, clear the cart.
 
 use axum::extract::State;
 use axum::routing::{delete, post, put};
@@ -16,7 +17,7 @@ use crate::response::CommandOk;
 use crate::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
-    let r = both(Router::new(), "/api/v1/cart/", post(add));
+    let r = both(Router::new(), "/api/v1/cart/", post(add).delete(clear));
     both(
         r,
         "/api/v1/cart/items/{id}/",
@@ -88,4 +89,14 @@ pub async fn remove(
 ) -> Result<CommandOk, ApiError> {
     let context = Context::bodyless(Caller::Session(session_id), headers);
     execute::<CartAggregate>(&state, context, Request::Remove { product_id }).await
+}
+
+#[tracing::instrument(skip_all, fields(session_id = %session_id))]
+pub async fn clear(
+    State(state): State<AppState>,
+    Shopper(session_id): Shopper,
+    headers: CommandHeaders,
+) -> Result<CommandOk, ApiError> {
+    let context = Context::bodyless(Caller::Session(session_id), headers);
+    execute::<CartAggregate>(&state, context, Request::Clear).await
 }

@@ -34,6 +34,7 @@ pub enum Request {
     Remove {
         product_id: Uuid,
     },
+    Clear,
 }
 
 impl Aggregate for CartAggregate {
@@ -79,6 +80,7 @@ impl Aggregate for CartAggregate {
             Request::Remove { product_id } => Command::Remove {
                 product_id: product(conn, product_id, false).await?.id,
             },
+            Request::Clear => Command::Clear,
         })
     }
 
