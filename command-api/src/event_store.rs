@@ -1,8 +1,17 @@
-//! Appending to the event store: one multi-row statement writes the `events` rows and
-//! their `outbox` rows, inside the command's transaction.
+//! The event store (`events`): appending, in one multi-row statement that also writes the
+//! `outbox` rows, inside the command's transaction; and reading a stream back. The
+//! column lists are here once.
 
-use sqlx::PgConnection;
-use vitrine_contract::{Event, Metadata, StreamId};
+use sqlx::{PgConnection, PgExecutor};
+use vitrine_contract::{Event, Metadata, RecordedEvent, StreamId};
+
+/// The columns an append writes.
+pub const INSERT_COLUMNS: &str =
+    "stream_id, stream_type, version, event_type, schema_version, payload, metadata";
+
+/// The columns of a [`RecordedEvent`], in its field order.
+pub const SELECT_COLUMNS: &str =
+    "position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at";
 
 /// The events of one stream, appended after `version_before`.
 pub struct StreamAppend {
@@ -58,22 +67,35 @@ pub async fn append(
         return Ok(());
     }
     // Rows are inserted in array order, so positions follow versions within a stream.
-    sqlx::query(
+    let sql = format!(
         "WITH appended AS (
-             INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
+             INSERT INTO events ({INSERT_COLUMNS})
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[])
              RETURNING position, stream_id)
-         INSERT INTO outbox (position, stream_id) SELECT position, stream_id FROM appended",
-    )
-    .bind(&stream_ids)
-    .bind(&stream_types)
-    .bind(&versions)
-    .bind(&types)
-    .bind(&schemas)
-    .bind(&payloads)
-    .bind(&metas)
-    .execute(conn)
-    .await?;
+         INSERT INTO outbox (position, stream_id) SELECT position, stream_id FROM appended"
+    );
+    sqlx::query(&sql)
+        .bind(&stream_ids)
+        .bind(&stream_types)
+        .bind(&versions)
+        .bind(&types)
+        .bind(&schemas)
+        .bind(&payloads)
+        .bind(&metas)
+        .execute(conn)
+        .await?;
     metrics::counter!("vitrine_events_appended_total").increment(n as u64);
     Ok(())
+}
+
+/// Every event of `stream`, in version order.
+pub async fn read_stream<'c>(
+    conn: impl PgExecutor<'c>,
+    stream: &StreamId,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!("SELECT {SELECT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY version");
+    sqlx::query_as(&sql)
+        .bind(stream.to_string())
+        .fetch_all(conn)
+        .await
 }

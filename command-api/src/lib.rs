@@ -7,22 +7,27 @@
 //!
 //! Layout:
 //! - [`config`]: the typed configuration (environment, localhost defaults);
-//! - [`routes`]: one module per resource (sessions, categories, products, cart, checkout, orders, ops);
-//! - [`domain`]: pure deciders (cart, checkout, order state machine, product stock);
-//! - [`event_store`]: appending events and their outbox rows in one statement;
+//! - [`routes`]: one module per resource (sessions, categories, products, cart, checkout,
+//!   orders, ops): parse the input, call [`pipeline::execute`];
+//! - [`pipeline`]: the one command pipeline (idempotency, lock, `If-Match`, decide,
+//!   write model, append, commit) and the [`pipeline::Aggregate`] trait;
+//! - [`aggregates`]: one module per aggregate (category, product, cart, checkout, order):
+//!   its lock SQL, its pure decider (`decide.rs`), its write-model persistence;
+//! - [`event_store`]: the `events` table: appending (with outbox rows) and reading;
 //! - [`idempotency`]: `Idempotency-Key` claims and replays;
 //! - [`extract`], [`auth`], [`error`], [`response`]: request parsing, callers, problem+json, answers;
 //! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows);
 //! - [`testing`]: `TestApp`, the real app on a fresh database and topic, for tests of any crate.
 
+pub mod aggregates;
 pub mod auth;
 pub mod config;
-pub mod domain;
 pub mod error;
 pub mod event_store;
 pub mod extract;
 pub mod idempotency;
 pub mod outbox;
+pub mod pipeline;
 pub mod response;
 pub mod routes;
 pub mod testing;

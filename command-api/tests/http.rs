@@ -1,5 +1,6 @@
 //! The HTTP contract of command-api against a real PostgreSQL (no relay: no broker needed).
 
+use command_api::event_store;
 use command_api::testing::{Reply, TestApp, ADMIN_TOKEN};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
@@ -52,11 +53,13 @@ fn assert_problem(r: &Reply, status: StatusCode, field: Option<&str>) {
 }
 
 async fn stream_versions(app: &TestApp, stream: &str) -> Vec<i64> {
-    sqlx::query_scalar("SELECT version FROM events WHERE stream_id = $1 ORDER BY position")
-        .bind(stream)
-        .fetch_all(&app.pool)
+    let stream = stream.parse().expect("a stream id");
+    event_store::read_stream(&app.pool, &stream)
         .await
         .unwrap()
+        .iter()
+        .map(|e| e.version)
+        .collect()
 }
 
 #[tokio::test]
@@ -621,6 +624,64 @@ async fn a_discontinued_product_in_the_cart_blocks_checkout() {
         .await;
     assert_problem(&r, StatusCode::CONFLICT, None);
     assert_eq!(app.stock(product).await, 10);
+}
+
+#[tokio::test]
+async fn clearing_the_cart_removes_every_line_and_an_empty_cart_cannot_be_cleared() {
+    let app = TestApp::spawn_with(false).await;
+    let category = app.create_category().await;
+    let (a, b) = (
+        app.create_product(category, 100, 10).await,
+        app.create_product(category, 200, 10).await,
+    );
+    let (session_id, token) = app.new_session().await;
+    for product in [a, b] {
+        let body = json!({"product_id": product, "quantity": 2});
+        let r = app
+            .shopper(&token, Method::POST, "/api/v1/cart/", Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    }
+    let stale = app
+        .request(
+            Method::DELETE,
+            "/api/v1/cart/",
+            Some(&token),
+            None,
+            &[("If-Match", "\"1\"")],
+        )
+        .await;
+    assert_problem(&stale, StatusCode::CONFLICT, Some("If-Match"));
+
+    let r = app
+        .request(
+            Method::DELETE,
+            "/api/v1/cart",
+            Some(&token),
+            None,
+            &[("If-Match", "\"2\"")],
+        )
+        .await;
+    assert_recorded(&r, StatusCode::OK, "cart-", 4);
+    assert_eq!(r.body["items"], json!([]));
+    let cart = format!("cart-{session_id}");
+    assert_eq!(stream_versions(&app, &cart).await, vec![1, 2, 3, 4]);
+    let lines: i64 = sqlx::query_scalar("SELECT count(*) FROM cart_lines WHERE session_id = $1")
+        .bind(session_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(lines, 0);
+
+    let again = app
+        .shopper(&token, Method::DELETE, "/api/v1/cart/", None)
+        .await;
+    assert_problem(&again, StatusCode::UNPROCESSABLE_ENTITY, None);
+    let anonymous = app
+        .request(Method::DELETE, "/api/v1/cart/", None, None, &[])
+        .await;
+    assert_problem(&anonymous, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(stream_versions(&app, &cart).await.len(), 4);
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! The router: one module per resource, every path with and without its trailing slash.
+//! The router: one module per resource, each registering its own paths, every path with
+//! and without its trailing slash. Handlers parse input and call
+//! [`crate::pipeline::execute`].
 
 pub mod cart;
 pub mod categories;
@@ -13,14 +15,18 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, patch, post, put, MethodRouter};
+use axum::routing::{post, MethodRouter};
 use axum::Router;
 
 use crate::error::ApiError;
 use crate::AppState;
 
 /// Registers `path` (which ends in `/`) and the same path without the slash.
-fn both(router: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
+pub(super) fn both(
+    router: Router<AppState>,
+    path: &str,
+    route: MethodRouter<AppState>,
+) -> Router<AppState> {
     router
         .route(path, route.clone())
         .route(path.trim_end_matches('/'), route)
@@ -30,29 +36,12 @@ pub fn app(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
     let mut r = Router::new();
     r = both(r, "/api/v1/sessions/", post(sessions::create));
-    r = both(r, "/api/v1/categories/", post(categories::create));
-    r = both(r, "/api/v1/categories/{id}/", patch(categories::rename));
-    r = both(r, "/api/v1/products/", post(products::create));
-    r = both(
-        r,
-        "/api/v1/products/{id}/",
-        patch(products::update).delete(products::discontinue),
-    );
-    r = both(
-        r,
-        "/api/v1/products/{id}/stock/",
-        post(products::adjust_stock),
-    );
-    r = both(r, "/api/v1/cart/", post(cart::add));
-    r = both(
-        r,
-        "/api/v1/cart/items/{id}/",
-        put(cart::set_quantity).merge(delete(cart::remove)),
-    );
-    r = both(r, "/api/v1/checkout/", post(checkout::checkout));
-    r = both(r, "/api/v1/orders/{id}/pay/", post(orders::pay));
-    r = both(r, "/api/v1/orders/{id}/cancel/", post(orders::cancel));
-    r = both(r, "/api/v1/orders/{id}/ship/", post(orders::ship));
+    r = r
+        .merge(categories::routes())
+        .merge(products::routes())
+        .merge(cart::routes())
+        .merge(checkout::routes())
+        .merge(orders::routes());
     r.merge(ops::router())
         .fallback(|| async { ApiError::NotFound("resource") })
         .layer(DefaultBodyLimit::max(limit))

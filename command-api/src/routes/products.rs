@@ -1,24 +1,32 @@
 //! Products (admin): create, patch, discontinue (`DELETE`), stock corrections.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::routing::{patch, post};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
-use sqlx::PgConnection;
 use uuid::Uuid;
 use vitrine_contract::event::slugify;
-use vitrine_contract::{Event, StreamId};
 
+use super::both;
+use crate::aggregates::product::{self, Changes, Command, ProductAggregate, Request, MAX_STOCK};
 use crate::auth::Admin;
-use crate::domain::product::{self, Changes, Command, Product, MAX_STOCK};
-use crate::error::{ApiError, FieldError};
-use crate::event_store::{self, StreamAppend};
-use crate::extract::{check_version, CommandHeaders, JsonBody, PathId};
-use crate::idempotency::{self, Idempotency};
+use crate::error::ApiError;
+use crate::extract::{CommandHeaders, JsonBody, PathId};
+use crate::pipeline::{execute, Caller, Context};
 use crate::response::CommandOk;
-use crate::routes::categories::admin_meta;
 use crate::validate::Problems;
 use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    let r = both(Router::new(), "/api/v1/products/", post(create));
+    let r = both(
+        r,
+        "/api/v1/products/{id}/",
+        patch(update).delete(discontinue),
+    );
+    both(r, "/api/v1/products/{id}/stock/", post(adjust_stock))
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,16 +77,6 @@ fn check_attributes(p: &mut Problems, attributes: &Option<Value>) {
     }
 }
 
-async fn category_exists(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
-    let found: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM categories WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    found
-        .map(|_| ())
-        .ok_or_else(|| ApiError::field("category_id", "no such category"))
-}
-
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -105,181 +103,22 @@ pub async fn create(
         p.add("name", "must contain at least one letter or digit");
     }
     p.into_result()?;
-    let idem = Idempotency::new("admin", headers.idempotency_key.clone(), &body.hash);
-    let mut tx = state.pool.begin().await?;
-    if let Some(replay) = idempotency::begin(&idem, &mut tx).await? {
-        return Ok(replay);
-    }
-    category_exists(&mut tx, n.category_id).await?;
-    let id = Uuid::now_v7();
-    let attributes = n
-        .attributes
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    let (sku, name) = (n.sku.trim().to_owned(), n.name.trim().to_owned());
-    let inserted = sqlx::query(
-        "INSERT INTO products (id, sku, slug, name, description, price_cents, currency, category_id, stock, image, attributes, version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1)
-         ON CONFLICT (sku) DO NOTHING",
-    )
-    .bind(id)
-    .bind(&sku)
-    .bind(&slug)
-    .bind(&name)
-    .bind(&n.description)
-    .bind(n.price_cents)
-    .bind(&n.currency)
-    .bind(n.category_id)
-    .bind(n.stock)
-    .bind(&n.image)
-    .bind(&attributes)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        return Err(ApiError::Conflict {
-            detail: format!("a product with sku {sku:?} exists"),
-            errors: vec![FieldError::new("sku", "already taken")],
-            extra: None,
-        });
-    }
-    let stream = StreamId::product(id);
-    let event = Event::ProductCreated {
-        product_id: id,
-        sku,
-        slug: slug.clone(),
-        name,
+    let new = product::NewProduct {
+        sku: n.sku.trim().to_owned(),
+        slug,
+        name: n.name.trim().to_owned(),
         description: n.description,
         price_cents: n.price_cents,
         currency: n.currency,
         category_id: n.category_id,
         stock: n.stock,
         image: n.image,
-        attributes,
+        attributes: n
+            .attributes
+            .unwrap_or_else(|| Value::Object(Default::default())),
     };
-    event_store::append(
-        &mut tx,
-        &[StreamAppend::new(stream.clone(), 0, vec![event])],
-        &admin_meta(&headers),
-    )
-    .await?;
-    let answer = CommandOk::new(StatusCode::CREATED, id, &stream, 1).with("slug", slug);
-    idempotency::finish(&idem, &mut tx, &answer).await?;
-    tx.commit().await?;
-    Ok(answer)
-}
-
-/// Locks the product row and reads what the decider needs, with its stream version.
-async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(Product, i64), ApiError> {
-    let row: Option<(i32, bool, i64)> = sqlx::query_as(
-        "SELECT stock, discontinued, version FROM products WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?;
-    let (stock, discontinued, version) = row.ok_or(ApiError::NotFound("product"))?;
-    Ok((
-        Product {
-            id,
-            stock,
-            discontinued,
-        },
-        version,
-    ))
-}
-
-/// Writes the product events' effects on the write model and bumps the version.
-async fn persist(
-    conn: &mut PgConnection,
-    id: Uuid,
-    events: &[Event],
-    version: i64,
-) -> Result<(), sqlx::Error> {
-    for event in events {
-        match event {
-            Event::ProductUpdated {
-                name,
-                description,
-                price_cents,
-                currency,
-                category_id,
-                image,
-                attributes,
-                ..
-            } => {
-                sqlx::query(
-                    "UPDATE products SET name = COALESCE($2, name), description = COALESCE($3, description),
-                         price_cents = COALESCE($4, price_cents), currency = COALESCE($5, currency),
-                         category_id = COALESCE($6, category_id), image = COALESCE($7, image),
-                         attributes = COALESCE($8, attributes)
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(name)
-                .bind(description)
-                .bind(price_cents)
-                .bind(currency)
-                .bind(category_id)
-                .bind(image)
-                .bind(attributes)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Event::StockAdjusted { stock, .. } => {
-                sqlx::query("UPDATE products SET stock = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(stock)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Event::ProductDiscontinued { .. } => {
-                sqlx::query("UPDATE products SET discontinued = TRUE WHERE id = $1")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            _ => {}
-        }
-    }
-    sqlx::query("UPDATE products SET version = $2 WHERE id = $1")
-        .bind(id)
-        .bind(version)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// The shared path of every command on an existing product.
-async fn execute(
-    state: &AppState,
-    id: Uuid,
-    headers: &CommandHeaders,
-    hash: &str,
-    command: Command,
-) -> Result<CommandOk, ApiError> {
-    let idem = Idempotency::new("admin", headers.idempotency_key.clone(), hash);
-    let mut tx = state.pool.begin().await?;
-    if let Some(replay) = idempotency::begin(&idem, &mut tx).await? {
-        return Ok(replay);
-    }
-    if let Command::Update(changes) = &command {
-        if let Some(category) = changes.category_id {
-            category_exists(&mut tx, category).await?;
-        }
-    }
-    let (current, version) = lock(&mut tx, id).await?;
-    check_version(headers.if_match, version)?;
-    let events = product::decide(&current, command)?;
-    let after = events.iter().fold(current, product::apply);
-    let stream = StreamId::product(id);
-    let append = StreamAppend::new(stream.clone(), version, events);
-    persist(&mut tx, id, &append.events, append.version_after()).await?;
-    event_store::append(&mut tx, std::slice::from_ref(&append), &admin_meta(headers)).await?;
-    let answer = CommandOk::new(StatusCode::OK, id, &stream, append.version_after())
-        .with("stock", after.stock)
-        .with("discontinued", after.discontinued);
-    idempotency::finish(&idem, &mut tx, &answer).await?;
-    tx.commit().await?;
-    Ok(answer)
+    let context = Context::new(Caller::Admin, headers, body.hash);
+    execute::<ProductAggregate>(&state, context, Request::Create(Box::new(new))).await
 }
 
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -324,14 +163,9 @@ pub async fn update(
         attributes: b.attributes,
         stock: b.stock,
     };
-    execute(
-        &state,
-        id,
-        &headers,
-        &body.hash,
-        Command::Update(Box::new(changes)),
-    )
-    .await
+    let context = Context::new(Caller::Admin, headers, body.hash);
+    let command = Command::Update(Box::new(changes));
+    execute::<ProductAggregate>(&state, context, Request::Change { id, command }).await
 }
 
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -341,8 +175,9 @@ pub async fn discontinue(
     PathId(id): PathId,
     headers: CommandHeaders,
 ) -> Result<CommandOk, ApiError> {
-    let hash = headers.bodyless_hash.clone();
-    execute(&state, id, &headers, &hash, Command::Discontinue).await
+    let context = Context::bodyless(Caller::Admin, headers);
+    let command = Command::Discontinue;
+    execute::<ProductAggregate>(&state, context, Request::Change { id, command }).await
 }
 
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -360,12 +195,7 @@ pub async fn adjust_stock(
             format!("must be non-zero and at most {MAX_STOCK} either way"),
         ));
     }
-    execute(
-        &state,
-        id,
-        &headers,
-        &body.hash,
-        Command::AdjustStock { delta },
-    )
-    .await
+    let context = Context::new(Caller::Admin, headers, body.hash);
+    let command = Command::AdjustStock { delta };
+    execute::<ProductAggregate>(&state, context, Request::Change { id, command }).await
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 use vitrine_contract::{Event, OrderLine};
 
-use super::cart::Cart;
-use super::{DomainError, Shortage};
+use crate::aggregates::cart::Cart;
+use crate::aggregates::{DomainError, Shortage};
 
 /// A product as checkout found it, locked.
 #[derive(Debug, Clone, PartialEq, Eq)]

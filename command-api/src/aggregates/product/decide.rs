@@ -3,7 +3,7 @@
 use uuid::Uuid;
 use vitrine_contract::Event;
 
-use super::DomainError;
+use crate::aggregates::DomainError;
 
 /// Stock beyond this is a typing mistake, not a warehouse.
 pub const MAX_STOCK: i32 = 1_000_000;
@@ -29,9 +29,28 @@ pub struct Changes {
     pub stock: Option<i32>,
 }
 
+/// A validated new product (its id is the state's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewProduct {
+    pub sku: String,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub category_id: Uuid,
+    pub stock: i32,
+    pub image: Option<String>,
+    pub attributes: serde_json::Value,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    AdjustStock { delta: i32 },
+    /// Only sent to a product that does not exist yet (`Product::default()` with its new id).
+    Create(Box<NewProduct>),
+    AdjustStock {
+        delta: i32,
+    },
     Update(Box<Changes>),
     Discontinue,
 }
@@ -62,6 +81,33 @@ pub fn decide(product: &Product, command: Command) -> Result<Vec<Event>, DomainE
         return Err(DomainError::Conflict("the product is discontinued".into()));
     }
     match command {
+        Command::Create(new) => {
+            let NewProduct {
+                sku,
+                slug,
+                name,
+                description,
+                price_cents,
+                currency,
+                category_id,
+                stock,
+                image,
+                attributes,
+            } = *new;
+            Ok(vec![Event::ProductCreated {
+                product_id: product.id,
+                sku,
+                slug,
+                name,
+                description,
+                price_cents,
+                currency,
+                category_id,
+                stock,
+                image,
+                attributes,
+            }])
+        }
         Command::AdjustStock { delta: 0 } => Err(DomainError::invalid("delta", "must not be 0")),
         Command::AdjustStock { delta } => Ok(vec![adjust(product, delta)?]),
         Command::Discontinue => Ok(vec![Event::ProductDiscontinued {
@@ -140,6 +186,33 @@ mod tests {
             stock,
             discontinued: false,
         }
+    }
+
+    #[test]
+    fn creating_a_product_records_it_with_its_initial_stock() {
+        let id = Uuid::now_v7();
+        let new = NewProduct {
+            sku: "LAMP-1".into(),
+            slug: "desk-lamp".into(),
+            name: "Desk lamp".into(),
+            description: String::new(),
+            price_cents: 2500,
+            currency: "EUR".into(),
+            category_id: Uuid::now_v7(),
+            stock: 4,
+            image: None,
+            attributes: serde_json::json!({}),
+        };
+        let fresh = Product {
+            id,
+            ..Product::default()
+        };
+        let events = decide(&fresh, Command::Create(Box::new(new))).unwrap();
+        assert!(matches!(
+            events[..],
+            [Event::ProductCreated { product_id, stock: 4, .. }] if product_id == id
+        ));
+        assert_eq!(events.iter().fold(fresh, apply).stock, 4);
     }
 
     #[test]

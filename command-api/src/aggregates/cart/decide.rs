@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 use vitrine_contract::Event;
 
-use super::DomainError;
+use crate::aggregates::DomainError;
 
 pub const MAX_QUANTITY: i32 = 999;
 
@@ -37,6 +37,8 @@ pub enum Command {
     Remove {
         product_id: Uuid,
     },
+    /// Removes every line.
+    Clear,
 }
 
 fn available(product: &ProductInfo) -> Result<(), DomainError> {
@@ -105,6 +107,19 @@ pub fn decide(cart: &Cart, command: Command) -> Result<Vec<Event>, DomainError> 
                 session_id,
                 product_id,
             }])
+        }
+        Command::Clear => {
+            if cart.lines.is_empty() {
+                return Err(DomainError::State("the cart is already empty".into()));
+            }
+            Ok(cart
+                .lines
+                .keys()
+                .map(|&product_id| Event::CartItemRemoved {
+                    session_id,
+                    product_id,
+                })
+                .collect())
         }
     }
 }
@@ -233,6 +248,26 @@ mod tests {
             decide(&empty, Command::Remove { product_id: p.id }),
             Err(DomainError::NotFound("cart item"))
         );
+    }
+
+    #[test]
+    fn clearing_removes_every_line_and_an_empty_cart_cannot_be_cleared() {
+        let (a, b) = (product(), product());
+        let cart = Cart {
+            session_id: Uuid::now_v7(),
+            lines: [(a.id, 2), (b.id, 1)].into(),
+        };
+        let events = decide(&cart, Command::Clear).unwrap();
+        assert_eq!(events.len(), 2);
+        assert!(events
+            .iter()
+            .all(|e| matches!(e, Event::CartItemRemoved { .. })));
+        let empty = events.iter().fold(cart, apply);
+        assert!(empty.lines.is_empty());
+        assert!(matches!(
+            decide(&empty, Command::Clear),
+            Err(DomainError::State(_))
+        ));
     }
 
     #[test]

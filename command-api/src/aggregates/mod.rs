@@ -1,14 +1,22 @@
-//! Pure deciders: `decide(&State, Command) -> Result<Vec<Event>, DomainError>` and
-//! `apply(State, &Event) -> State`. No I/O: routes look data up first and put it in the command.
+//! The aggregates, one module each: its lock/load SQL, its pure decider (`decide.rs`:
+//! `decide(&State, Command) -> Result<Vec<Event>, DomainError>` and `apply`, tested from a
+//! given history) and its write-model persistence, joined by [`crate::pipeline::Aggregate`].
+//!
+//! Here: [`DomainError`] and its one mapping to HTTP, and [`persist`], which hands each
+//! stream's events to the aggregate that owns that kind of stream.
 
 pub mod cart;
+pub mod category;
 pub mod checkout;
 pub mod order;
 pub mod product;
 
+use sqlx::PgConnection;
 use uuid::Uuid;
+use vitrine_contract::StreamKind;
 
 use crate::error::{ApiError, FieldError};
+use crate::event_store::StreamAppend;
 
 /// A product that checkout could not reserve.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -68,4 +76,17 @@ impl From<DomainError> for ApiError {
             DomainError::NotFound(what) => ApiError::NotFound(what),
         }
     }
+}
+
+/// Updates the write model from the appended events: each aggregate gets the appends of
+/// its kind of stream, all at once (checkout updates every product in one statement).
+pub async fn persist(conn: &mut PgConnection, appends: &[StreamAppend]) -> Result<(), ApiError> {
+    let of = |kind: StreamKind| -> Vec<&StreamAppend> {
+        appends.iter().filter(|a| a.stream.kind() == kind).collect()
+    };
+    category::persist(conn, &of(StreamKind::Category)).await?;
+    product::persist(conn, &of(StreamKind::Product)).await?;
+    order::persist(conn, &of(StreamKind::Order)).await?;
+    cart::persist(conn, &of(StreamKind::Cart)).await?;
+    Ok(())
 }
