@@ -127,10 +127,10 @@ async fn main() {
 }
 
 async fn redis_conn(config: &Config) -> anyhow::Result<redis::aio::MultiplexedConnection> {
-    Ok(redis::Client::open(config.redis_url.as_str())?
+    redis::Client::open(config.redis_url.as_str())?
         .get_multiplexed_async_connection()
         .await
-        .map_err(|e| anyhow::anyhow!("Redis at {} unreachable ({e})", config.redis_url))?)
+        .map_err(|e| anyhow::anyhow!("Redis at {} unreachable ({e})", config.redis_url))
 }
 
 /// Connects to the store's database and checks it is one: it has an event store, and the

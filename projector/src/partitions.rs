@@ -27,14 +27,14 @@ const PARTITION_LOCK_CLASS: i32 = 0x7650_5254; // "vPRT"
 #[derive(Clone)]
 pub enum LockTarget {
     Url(String),
-    Options(sqlx::postgres::PgConnectOptions),
+    Options(Box<sqlx::postgres::PgConnectOptions>),
 }
 
 impl LockTarget {
     pub fn new(pool: &PgPool, direct_url: Option<&str>) -> Self {
         match direct_url {
             Some(url) => LockTarget::Url(url.to_owned()),
-            None => LockTarget::Options((*pool.connect_options()).clone()),
+            None => LockTarget::Options(Box::new((*pool.connect_options()).clone())),
         }
     }
 

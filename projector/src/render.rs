@@ -146,9 +146,12 @@ pub fn list_slug(world: &World, list: ListId) -> Option<String> {
     }
 }
 
-/// Every page of every sort of one list: `(slug, page count, [(doc key, doc)])`.
+/// A list's rendered pages: `(slug, page count, [(doc key, doc)])`.
+pub type ListPages = (String, u32, Vec<(String, String)>);
+
+/// Every page of every sort of one list.
 /// Discontinued products are not listed; a product of an unknown category is in `all` only.
-pub fn list_pages(world: &World, list: ListId) -> Option<(String, u32, Vec<(String, String)>)> {
+pub fn list_pages(world: &World, list: ListId) -> Option<ListPages> {
     let slug = list_slug(world, list)?;
     let mut members: Vec<&Product> = world
         .products

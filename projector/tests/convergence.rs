@@ -250,7 +250,7 @@ async fn a_stale_write_with_a_lower_rev_cannot_overwrite_a_newer_document() {
 async fn a_batch_commits_to_postgres_while_redis_is_down_and_the_owed_writes_are_drained_later() {
     let mut h = Harness::new().await;
     let (cat, p, s) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-    let recs = vec![
+    let recs = [
         h.record(category(cat, "Socks", None)).await,
         h.record(product(p, "Wool Socks", 1200, cat, 40)).await,
         h.record(Event::CartItemAdded {

@@ -92,7 +92,7 @@ impl Store {
         let mut write_back = None;
         if let Some(mut conn) = self.redis.conn() {
             lk.redis_command();
-            let got: RedisResult<(Option<Vec<u8>>, Option<Vec<u8>>)> = redis::cmd("HMGET")
+            let got: RedisResult<RevAndDoc> = redis::cmd("HMGET")
                 .arg(&redis_key)
                 .arg("rev")
                 .arg("doc")
@@ -289,6 +289,9 @@ impl Store {
         Ok(body)
     }
 }
+
+/// `HMGET key rev doc`: each field absent when the key is.
+type RevAndDoc = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 fn parse_rev(raw: &[u8]) -> Option<i64> {
     std::str::from_utf8(raw).ok()?.parse().ok()
