@@ -92,7 +92,7 @@ struct Args {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis_url: String,
     /// query-api instance ports whose /metrics cache counters are read (`8082-8083`).
-    #[arg(long, env = "QUERY_METRICS", default_value = "8082-8083")]
+    #[arg(long, env = "QUERY_METRICS", default_value = "8200-8201")]
     query_metrics: String,
     /// Milliseconds between write → readable probes (0: no probe).
     #[arg(long, default_value_t = 100)]
