@@ -288,23 +288,12 @@ pub async fn co_purchase_scores(
 /// the transaction: renders of one document are serialized, so a higher rev always
 /// reflects newer state.
 pub async fn lock_renders(tx: &mut PgConnection, lock_keys: &[String]) -> sqlx::Result<()> {
-    let mut buckets: Vec<i32> = lock_keys
-        .iter()
-        .map(|k| (fnv1a(k.as_bytes()) % RENDER_LOCK_BUCKETS) as i32)
-        .collect();
-    buckets.sort_unstable();
-    buckets.dedup();
-    if buckets.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "SELECT count(pg_advisory_xact_lock($1, b)) FROM (SELECT b FROM unnest($2::int4[]) b ORDER BY b) s",
+    lock_buckets(
+        tx,
+        RENDER_LOCK_CLASS,
+        lock_keys.iter().map(|k| k.as_bytes()),
     )
-    .bind(RENDER_LOCK_CLASS)
-    .bind(&buckets)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Advisory-lock class of entity dependencies (see [`World::dependencies`]); taken
@@ -313,9 +302,24 @@ const DEPENDENCY_LOCK_CLASS: i32 = 0x7664; // "vd"
 
 /// Serializes batches that name one of `ids` until the end of the transaction.
 pub async fn lock_dependencies(tx: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<()> {
-    let mut buckets: Vec<i32> = ids
-        .iter()
-        .map(|id| (fnv1a(id.as_bytes()) % RENDER_LOCK_BUCKETS) as i32)
+    lock_buckets(
+        tx,
+        DEPENDENCY_LOCK_CLASS,
+        ids.iter().map(|id| id.as_bytes().as_slice()),
+    )
+    .await
+}
+
+/// Transaction-scoped advisory locks of `class` on the buckets of `keys`, taken in bucket
+/// order (the lock table stays bounded, and two transactions never wait on each other
+/// in a cycle within one class).
+async fn lock_buckets<'a>(
+    tx: &mut PgConnection,
+    class: i32,
+    keys: impl Iterator<Item = &'a [u8]>,
+) -> sqlx::Result<()> {
+    let mut buckets: Vec<i32> = keys
+        .map(|k| (fnv1a(k) % RENDER_LOCK_BUCKETS) as i32)
         .collect();
     buckets.sort_unstable();
     buckets.dedup();
@@ -325,7 +329,7 @@ pub async fn lock_dependencies(tx: &mut PgConnection, ids: &[Uuid]) -> sqlx::Res
     sqlx::query(
         "SELECT count(pg_advisory_xact_lock($1, b)) FROM (SELECT b FROM unnest($2::int4[]) b ORDER BY b) s",
     )
-    .bind(DEPENDENCY_LOCK_CLASS)
+    .bind(class)
     .bind(&buckets)
     .execute(&mut *tx)
     .await?;
