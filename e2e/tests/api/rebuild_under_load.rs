@@ -4,15 +4,13 @@
 //! while a rebuild replays the history into version 2, flips `rm_live` and drops version
 //! 1 after its grace period. No read fails, and the readers move from v1 to v2 at the flip.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use axum::http::StatusCode;
-use common::*;
 use projector::rebuild::{rebuild, Options};
 use reqwest::Method;
 use serde_json::json;

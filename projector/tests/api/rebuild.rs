@@ -4,14 +4,12 @@
 //! rebuild killed halfway; old event shapes upcast on the way; the gate that refuses to
 //! flip a version that differs from the event store.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use projector::rebuild::{rebuild, Options, Report};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};

@@ -1,11 +1,9 @@
 //! Three real query-api processes behind a real nginx; one gets SIGTERM mid-load.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use uuid::Uuid;

@@ -1,9 +1,7 @@
 //! Degraded modes: without Redis reads come from PostgreSQL; without PostgreSQL Redis hits still answer.
 
-mod common;
-
+use crate::helpers::*;
 use axum::http::StatusCode;
-use common::*;
 use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, FENCED_SET_LUA};
 
