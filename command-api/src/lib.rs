@@ -16,8 +16,10 @@
 //! - [`event_store`]: the `events` table: appending (with outbox rows) and reading;
 //! - [`idempotency`]: `Idempotency-Key` claims and replays;
 //! - [`extract`], [`auth`], [`error`], [`response`]: request parsing, callers, problem+json, answers;
-//! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows);
-//! - [`testing`]: `TestApp`, the real app on a fresh database and topic, for tests of any crate.
+//! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows).
+//!
+//! The tests (`tests/api/`) start this app on a fresh database and topic; the
+//! cross-program tests are in the `e2e` crate.
 
 pub mod aggregates;
 pub mod auth;
@@ -30,7 +32,6 @@ pub mod outbox;
 pub mod pipeline;
 pub mod response;
 pub mod routes;
-pub mod testing;
 pub mod validate;
 
 use std::sync::Arc;

@@ -1,11 +1,9 @@
 //! The projector as a program on a real broker: killed and restarted (twice in a row),
 //! two instances sharing the partitions, Redis going away and coming back.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use uuid::Uuid;
 use vitrine_contract::{Event, RecordedEvent};
 

@@ -1,9 +1,7 @@
 //! Degraded modes: without Redis reads come from PostgreSQL; without PostgreSQL Redis hits still answer.
 
-mod common;
-
+use crate::helpers::*;
 use axum::http::StatusCode;
-use common::*;
 use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, FENCED_SET_LUA};
 
@@ -125,7 +123,7 @@ async fn a_redis_that_stops_and_restarts_is_survived() {
             .expect("redis-server runs")
     };
     let mut redis_server = start_redis();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until_redis_answers(port).await;
     let app = TestApp::start_with(|c| c.redis_url = format!("redis://127.0.0.1:{port}")).await;
     let id = Uuid::now_v7();
     project_to_postgres(
@@ -167,4 +165,26 @@ async fn a_redis_that_stops_and_restarts_is_survived() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(app.get(&uri).await.lookups(), "redis=1; sql=0");
+}
+
+/// Polls (bounded) until a Redis server answers PING on `port`.
+async fn until_redis_answers(port: u16) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let url = format!("redis://127.0.0.1:{port}");
+    loop {
+        if let Ok(client) = redis::Client::open(url.as_str()) {
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let pong: redis::RedisResult<String> =
+                    redis::cmd("PING").query_async(&mut conn).await;
+                if pong.is_ok() {
+                    return;
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis-server on port {port} never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

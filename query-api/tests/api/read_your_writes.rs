@@ -1,11 +1,9 @@
 //! `min_version`: waits for the projector's notice, bounded.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::helpers::*;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::json;
 use tokio::time::Instant;
 use uuid::Uuid;

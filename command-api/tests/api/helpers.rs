@@ -1,9 +1,6 @@
 //! `TestApp`: the real command-api on a fresh database and a topic of its own, served on
-//! 127.0.0.1:0 with its relay running, plus helpers that speak HTTP to it. Used by this
-//! crate's tests and, as a dev-dependency, by other crates' tests (start a projector on
-//! [`TestApp::database_url`] and [`TestApp::topic`]).
+//! 127.0.0.1:0 with its relay running, plus helpers that speak HTTP to it.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
@@ -13,9 +10,9 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::config::Config;
-use crate::outbox::{Relay, RelayHandle};
-use crate::AppState;
+use command_api::config::Config;
+use command_api::outbox::{Relay, RelayHandle};
+use command_api::AppState;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
@@ -34,11 +31,8 @@ impl Reply {
 }
 
 pub struct TestApp {
-    pub addr: SocketAddr,
     pub base_url: String,
     pub pool: PgPool,
-    pub database_url: String,
-    pub database_name: String,
     pub topic: String,
     pub config: Config,
     /// The relay serving this app (None when spawned without one).
@@ -83,17 +77,14 @@ impl TestApp {
             config.clone(),
             vitrine_contract::telemetry::install_metrics(),
         );
-        let router = crate::app(state);
+        let router = command_api::app(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
         let relay = relay.then(|| Relay::spawn(config.relay.clone(), db.pool.clone()));
         Self {
-            addr,
             base_url: format!("http://{addr}"),
             pool: db.pool,
-            database_url: db.url,
-            database_name: db.name,
             topic,
             config,
             relay,
@@ -103,7 +94,7 @@ impl TestApp {
     }
 
     /// Another relay on this app's database (a standby when one already leads).
-    pub fn start_relay(&self, config: crate::config::RelayConfig) -> RelayHandle {
+    pub fn start_relay(&self, config: command_api::config::RelayConfig) -> RelayHandle {
         Relay::spawn(config, self.pool.clone())
     }
 

@@ -4,14 +4,12 @@
 //! rebuild killed halfway; old event shapes upcast on the way; the gate that refuses to
 //! flip a version that differs from the event store.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use projector::rebuild::{rebuild, Options, Report};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
@@ -738,7 +736,8 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The writers are under way (events appended meanwhile, polled) before the rebuild starts.
+    events_grow_by(&pool, 20).await;
     let started = Instant::now();
     let report = tokio::time::timeout(
         Duration::from_secs(30),
@@ -755,7 +754,7 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
     .expect("the rebuild finishes");
     eprintln!("{report} (in {:.2?})", started.elapsed());
     // and a little longer: only the live projector (now on the new version) sees these
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    events_grow_by(&pool, 20).await;
     stop.store(true, Ordering::Relaxed);
     let mut written = 0;
     let mut held = 0;
@@ -1194,4 +1193,23 @@ async fn operator_commands_refuse_a_database_or_redis_prefix_that_is_not_the_sto
         .execute(&mut conn)
         .await
         .unwrap();
+}
+
+/// Waits (bounded) until `n` more events are in the store than when called.
+async fn events_grow_by(pool: &PgPool, n: i64) {
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    let want = count().await + n;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count().await < want {
+        assert!(
+            Instant::now() < deadline,
+            "the writers did not write {n} more events"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

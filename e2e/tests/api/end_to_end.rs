@@ -4,18 +4,16 @@
 //! command's answer names the stream and version; a read given that `min_version` must
 //! answer with the change, waiting (bounded) instead of the test sleeping.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use axum::http::StatusCode;
-use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 use vitrine_contract::StreamId;
 
-fn version_of(answer: &command_api::testing::Reply) -> i64 {
+fn version_of(answer: &crate::helpers::Reply) -> i64 {
     answer.body["version"]
         .as_i64()
         .unwrap_or_else(|| panic!("a command answer carries its version: {:?}", answer.body))
@@ -60,7 +58,7 @@ async fn a_command_is_readable_with_min_version_through_the_whole_pipeline() {
     let product: Uuid = serde_json::from_value(created.body["id"].clone()).unwrap();
     assert_eq!(
         created.header("x-stream-version"),
-        Some(format!("{}:1", StreamId::product(product)).as_str())
+        format!("{}:1", StreamId::product(product))
     );
 
     // The product document, read with the version the command answered.

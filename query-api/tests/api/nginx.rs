@@ -1,11 +1,9 @@
 //! Three real query-api processes behind a real nginx; one gets SIGTERM mid-load.
 
-mod common;
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::*;
+use crate::helpers::*;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -109,12 +107,13 @@ async fn a_sigterm_to_one_of_three_instances_behind_nginx_fails_no_request() {
     let url = format!("http://127.0.0.1:{nginx_port}/api/v1/products/{id}/");
     until_up(&client, &url).await;
 
-    // Bounded read load: 4 clients for 5 s; one instance gets SIGTERM after 1.5 s.
+    // Bounded read load: 4 clients for 5 s; one instance gets SIGTERM once the load flows.
     let load_for = Duration::from_secs(5);
     let started = Instant::now();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let clients: Vec<_> = (0..4)
         .map(|_| {
-            let (client, url) = (client.clone(), url.clone());
+            let (client, url, served) = (client.clone(), url.clone(), served.clone());
             tokio::spawn(async move {
                 let (mut ok, mut failed) = (0u32, Vec::new());
                 while started.elapsed() < load_for {
@@ -122,6 +121,7 @@ async fn a_sigterm_to_one_of_three_instances_behind_nginx_fails_no_request() {
                         Ok(r) if r.status().is_success() => {
                             r.bytes().await.ok();
                             ok += 1;
+                            served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         Ok(r) => failed.push(r.status().to_string()),
                         Err(e) => failed.push(e.to_string()),
@@ -131,7 +131,12 @@ async fn a_sigterm_to_one_of_three_instances_behind_nginx_fails_no_request() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Mid-load: every instance has had its share of reads (polled, bounded).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while served.load(std::sync::atomic::Ordering::Relaxed) < 60 {
+        assert!(Instant::now() < deadline, "the load never got going");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let victim = instances.remove(1);
     let pid = victim.id().expect("running").to_string();
     let term = std::process::Command::new("kill")

@@ -4,15 +4,13 @@
 //! while a rebuild replays the history into version 2, flips `rm_live` and drops version
 //! 1 after its grace period. No read fails, and the readers move from v1 to v2 at the flip.
 
-mod common;
-
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::helpers::*;
 use axum::http::StatusCode;
-use common::*;
 use projector::rebuild::{rebuild, Options};
 use reqwest::Method;
 use serde_json::json;
@@ -70,6 +68,33 @@ async fn watch_flip(pool: sqlx::PgPool, within: Duration) -> Flip {
         }
         assert!(Instant::now() < deadline, "rm_live never flipped");
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What the readers have done so far, for the test to poll.
+#[derive(Default)]
+struct Progress {
+    reads: AtomicUsize,
+    /// Reads that started after `settled` (once it is set).
+    settled_reads: AtomicUsize,
+    settled: OnceLock<Instant>,
+}
+
+impl Progress {
+    fn count(&self, started: Instant) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        if self.settled.get().is_some_and(|s| started > *s) {
+            self.settled_reads.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Polls (bounded) until `done` holds.
+    async fn until(&self, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "the readers made too few reads");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -181,11 +206,13 @@ async fn rebuild_under_read_load_fails_no_read_and_moves_readers_to_the_new_vers
         .unwrap();
 
     // Readers: product details and list pages, back to back (5 ms apart), two of them
-    // revalidating with If-None-Match. They run until the rebuild is over + 3 s.
+    // revalidating with If-None-Match. They run until they made enough reads after the flip.
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::default());
     let mut readers = Vec::new();
     for reader in 0..4usize {
         let (client, base, stop) = (p.client.clone(), p.query_url.clone(), stop.clone());
+        let progress = progress.clone();
         let products = products.clone();
         let lists = [
             "/api/v1/products/?sort=price".to_owned(),
@@ -218,6 +245,7 @@ async fn rebuild_under_read_load_fails_no_read_and_moves_readers_to_the_new_vers
                     if !etag.is_empty() {
                         etags.insert(path.clone(), etag.clone());
                     }
+                    progress.count(started);
                     reads.push(Read {
                         reader,
                         path,
@@ -232,7 +260,10 @@ async fn rebuild_under_read_load_fails_no_read_and_moves_readers_to_the_new_vers
             reads
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The readers are reading (polled, bounded) before the rebuild starts.
+    progress
+        .until(|p| p.reads.load(Ordering::Relaxed) >= 60)
+        .await;
 
     // The rebuild, with a short hand-off and grace; a writer keeps changing prices until
     // it is over (the live projector keeps projecting into v1, then into v2).
@@ -277,7 +308,12 @@ async fn rebuild_under_read_load_fails_no_read_and_moves_readers_to_the_new_vers
     let flip = flip.await.unwrap();
     eprintln!("{report} (returned after {rebuilt_in:.2?}, handoff and grace included)");
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The readers keep reading until they made enough reads well after the flip (polled).
+    let settled = flip.first_new + Duration::from_millis(1_500);
+    progress.settled.set(settled).unwrap();
+    progress
+        .until(|p| Instant::now() > settled && p.settled_reads.load(Ordering::Relaxed) >= 60)
+        .await;
     stop.store(true, Ordering::Relaxed);
     let mut reads: Vec<Read> = Vec::new();
     for r in readers {

@@ -1,7 +1,7 @@
 //! The HTTP contract of command-api against a real PostgreSQL (no relay: no broker needed).
 
+use crate::helpers::{Reply, TestApp, ADMIN_TOKEN};
 use command_api::event_store;
-use command_api::testing::{Reply, TestApp, ADMIN_TOKEN};
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

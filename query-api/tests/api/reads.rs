@@ -1,9 +1,7 @@
 //! Every read on a Redis hit and on a miss: body, headers and exact lookup counts.
 
-mod common;
-
+use crate::helpers::*;
 use axum::http::StatusCode;
-use common::*;
 use serde_json::json;
 use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, Sort};

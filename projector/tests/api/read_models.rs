@@ -1,8 +1,6 @@
 //! Each event type's effect on the documents it touches, through both stores.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use serde_json::json;
 use uuid::Uuid;
 use vitrine_contract::Event;

@@ -1,9 +1,7 @@
 //! Delivery order, duplicates, gaps, stale writers and store outages all end in the
 //! same documents as a fresh fold.
 
-mod common;
-
-use common::*;
+use crate::helpers::*;
 use projector::store::{self, DocWrite};
 use projector::{apply_batch, Incoming};
 use uuid::Uuid;

@@ -1,0 +1,10 @@
+//! The projector's integration tests, one binary: each event's effect ([`read_models`]),
+//! convergence under disorder and outages ([`convergence`]), the program sharing
+//! partitions ([`consumer_group`]) and `projector rebuild` ([`rebuild`]), on the
+//! [`helpers::Harness`].
+
+mod consumer_group;
+mod convergence;
+mod helpers;
+mod read_models;
+mod rebuild;
