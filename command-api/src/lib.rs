@@ -16,6 +16,8 @@
 //! - [`event_store`]: the `events` table: appending (with outbox rows) and reading;
 //! - [`idempotency`]: `Idempotency-Key` claims and replays;
 //! - [`extract`], [`auth`], [`error`], [`response`]: request parsing, callers, problem+json, answers;
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (committed as
+//!   `docs/openapi/command-api.json` for query-api to serve);
 //! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows).
 //!
 //! The tests (`tests/api/`) start this app on a fresh database and topic; the
@@ -28,6 +30,7 @@ pub mod error;
 pub mod event_store;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod outbox;
 pub mod pipeline;
 pub mod response;

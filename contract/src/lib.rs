@@ -11,10 +11,14 @@
 //! - [`read_model`]: Redis keys and PostgreSQL names of the read models, shared by projector and query-api;
 //! - [`session`]: signed anonymous-session tokens (issued by command-api, checked by query-api);
 //! - [`secret`]: a string that never prints;
+//! - `openapi` (feature `openapi`): the router builder that documents every route, and the
+//!   problem+json schema, for command-api and query-api;
 //! - [`telemetry`]: tracing, the Prometheus recorder and the shutdown signal every program uses.
 
 pub mod envelope;
 pub mod event;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod read_model;
 pub mod secret;
 pub mod session;

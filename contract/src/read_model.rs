@@ -17,7 +17,7 @@ use uuid::Uuid;
 /// Items on one list or search page.
 pub const PAGE_SIZE: usize = 20;
 
-/// The list-page sorts of API.md.
+/// The list-page sorts of docs/api.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Sort {
     Name,

@@ -1,5 +1,5 @@
 //! The one HTTP client helper: JSON in and out against one base URL, with the bearer
-//! token and `Idempotency-Key` of API.md. Answers of any status come back as a
+//! token and `Idempotency-Key` of docs/api.md. Answers of any status come back as a
 //! [`Reply`]; only transport failures are errors.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Vitrine's load tests: they talk to the store only over HTTP (API.md), and measure it
+//! Vitrine's load tests: they talk to the store only over HTTP (docs/api.md), and measure it
 //! against the original plan's baselines (SCALE-002) and against this machine's ceiling.
 //!
 //! Every job is one binary; everything two jobs need lives once in this library.

@@ -22,7 +22,7 @@ pub struct PlanTarget {
     pub p99_ms: f64,
 }
 
-/// The table as original-plan.md states it.
+/// The original plan's per-endpoint targets (SCALE-002).
 pub const PLAN: [PlanTarget; 5] = [
     PlanTarget {
         endpoint: PRODUCT_LIST,

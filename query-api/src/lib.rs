@@ -16,6 +16,8 @@
 //! - [`live`]: the live read-model version follower;
 //! - [`updates`]: the update-notice subscription feeding `min_version` waits;
 //! - [`redis_link`]: the supervised Redis connection (degrades to PostgreSQL);
+//! - [`openapi`]: the OpenAPI 3.1 document (this program's, generated from the handlers,
+//!   merged with command-api's committed one), `/api/openapi.json` and `/api/docs`;
 //! - [`session`]: bearer-token sessions; [`error`]: the problem+json errors.
 
 pub mod config;
@@ -23,6 +25,7 @@ pub mod error;
 pub mod http;
 pub mod live;
 pub mod lookups;
+pub mod openapi;
 pub mod redis_link;
 pub mod routes;
 pub mod session;

@@ -1,27 +1,27 @@
 //! `POST /api/v1/categories/`, `PATCH /api/v1/categories/{id}/` (admin).
 
 use axum::extract::State;
-use axum::routing::{patch, post};
-use axum::Router;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 use uuid::Uuid;
+use vitrine_contract::openapi::Documented;
 
-use super::both;
 use crate::aggregates::category::{CategoryAggregate, Request};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, JsonBody, PathId};
+use crate::openapi::{CommandAnswer, CommandHeaderParams, IdParam};
 use crate::pipeline::{execute, Caller, Context};
 use crate::response::CommandOk;
 use crate::validate::Problems;
 use crate::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    let r = both(Router::new(), "/api/v1/categories/", post(create));
-    both(r, "/api/v1/categories/{id}/", patch(rename))
+pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
+    d.routes(routes!(create)).routes(routes!(rename))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
     pub name: String,
@@ -30,7 +30,7 @@ pub struct NewCategory {
     pub parent_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryPatch {
     #[serde(default)]
@@ -53,6 +53,26 @@ fn check_slug(p: &mut Problems, slug: &str) {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/categories/",
+    tag = "categories",
+    summary = "Create a category",
+    security(("admin" = [])),
+    params(CommandHeaderParams),
+    request_body = NewCategory,
+    responses(
+        (status = 201, description = "created", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 200, description = "a replay of the first answer to this Idempotency-Key", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 400, description = "malformed-json: the body is not JSON"),
+        (status = 413, description = "payload-too-large: the body is over the limit"),
+        (status = 415, description = "unsupported-media-type: the body is not application/json"),
+        (status = 401, description = "unauthorized: no or a wrong admin token"),
+        (status = 404, description = "not-found: no such parent category"),
+        (status = 409, description = "conflict: the slug is taken, or a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; name 1-200 characters, slug 1-100 of a-z 0-9 - and not `all`"),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -74,6 +94,25 @@ pub async fn create(
     execute::<CategoryAggregate>(&state, context, request).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/categories/{id}/",
+    tag = "categories",
+    summary = "Rename a category",
+    security(("admin" = [])),
+    params(IdParam, CommandHeaderParams),
+    request_body = CategoryPatch,
+    responses(
+        (status = 200, description = "renamed", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 400, description = "malformed-json: the body is not JSON"),
+        (status = 413, description = "payload-too-large: the body is over the limit"),
+        (status = 415, description = "unsupported-media-type: the body is not application/json"),
+        (status = 401, description = "unauthorized: no or a wrong admin token"),
+        (status = 404, description = "not-found: no such category"),
+        (status = 409, description = "conflict: a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; a patch without `name` changes nothing"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(category_id = %id))]
 pub async fn rename(
     State(state): State<AppState>,

@@ -3,22 +3,37 @@
 //! `Idempotency-Key` is required.
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::Router;
+use utoipa_axum::routes;
+use vitrine_contract::openapi::Documented;
 
-use super::both;
 use crate::aggregates::checkout::CheckoutAggregate;
 use crate::auth::Shopper;
 use crate::error::{ApiError, FieldError};
 use crate::extract::CommandHeaders;
+use crate::openapi::{CommandAnswer, CommandHeaderParams};
 use crate::pipeline::{execute, Caller, Context};
 use crate::response::CommandOk;
 use crate::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    both(Router::new(), "/api/v1/checkout/", post(checkout))
+pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
+    d.routes(routes!(checkout))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/checkout/",
+    tag = "checkout",
+    summary = "Turn the cart into an order",
+    security(("session" = [])),
+    params(CommandHeaderParams),
+    responses(
+        (status = 201, description = "the order is placed (with `order_id`, `total_cents`, `currency`, `status`); stock is reserved and the cart emptied", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 200, description = "a replay of the first answer to this Idempotency-Key", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 401, description = "unauthorized: no, a bad or an expired session token"),
+        (status = 409, description = "conflict: the cart is empty, a product is discontinued or short of stock (with `errors` per product), or a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; the Idempotency-Key header is required here"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]
 pub async fn checkout(
     State(state): State<AppState>,

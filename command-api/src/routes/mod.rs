@@ -1,6 +1,7 @@
-//! The router: one module per resource, each registering its own paths, every path with
-//! and without its trailing slash. Handlers parse input and call
-//! [`crate::pipeline::execute`].
+//! The router: one module per resource, each registering its own handlers through
+//! [`Documented`] (the path and methods come from each handler's `#[utoipa::path]`, which
+//! also documents it; every path answers with and without its trailing slash). Handlers
+//! parse input and call [`crate::pipeline::execute`].
 
 pub mod cart;
 pub mod categories;
@@ -15,34 +16,28 @@ use std::time::Instant;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, MethodRouter};
 use axum::Router;
+use utoipa_axum::routes;
+use vitrine_contract::openapi::Documented;
 
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Registers `path` (which ends in `/`) and the same path without the slash.
-pub(super) fn both(
-    router: Router<AppState>,
-    path: &str,
-    route: MethodRouter<AppState>,
-) -> Router<AppState> {
-    router
-        .route(path, route.clone())
-        .route(path.trim_end_matches('/'), route)
+/// Every route, and the OpenAPI document of exactly those routes.
+pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let d = Documented::new(crate::openapi::base()).routes(routes!(sessions::create));
+    let d = categories::routes(d);
+    let d = products::routes(d);
+    let d = cart::routes(d);
+    let d = checkout::routes(d);
+    let d = orders::routes(d);
+    ops::routes(d).split()
 }
 
 pub fn app(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
-    let mut r = Router::new();
-    r = both(r, "/api/v1/sessions/", post(sessions::create));
-    r = r
-        .merge(categories::routes())
-        .merge(products::routes())
-        .merge(cart::routes())
-        .merge(checkout::routes())
-        .merge(orders::routes());
-    r.merge(ops::router())
+    documented()
+        .0
         .fallback(|| async { ApiError::NotFound("resource") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(track))

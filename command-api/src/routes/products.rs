@@ -1,34 +1,31 @@
 //! Products (admin): create, patch, discontinue (`DELETE`), stock corrections.
 
 use axum::extract::State;
-use axum::routing::{patch, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 use uuid::Uuid;
 use vitrine_contract::event::slugify;
+use vitrine_contract::openapi::Documented;
 
-use super::both;
 use crate::aggregates::product::{self, Changes, Command, ProductAggregate, Request, MAX_STOCK};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, JsonBody, PathId};
+use crate::openapi::{CommandAnswer, CommandHeaderParams, IdParam};
 use crate::pipeline::{execute, Caller, Context};
 use crate::response::CommandOk;
 use crate::validate::Problems;
 use crate::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    let r = both(Router::new(), "/api/v1/products/", post(create));
-    let r = both(
-        r,
-        "/api/v1/products/{id}/",
-        patch(update).delete(discontinue),
-    );
-    both(r, "/api/v1/products/{id}/stock/", post(adjust_stock))
+pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
+    d.routes(routes!(create))
+        .routes(routes!(update, discontinue))
+        .routes(routes!(adjust_stock))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     pub sku: String,
@@ -44,7 +41,7 @@ pub struct NewProduct {
     pub attributes: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductPatch {
     #[serde(default)]
@@ -65,7 +62,7 @@ pub struct ProductPatch {
     pub attributes: Option<Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockDelta {
     pub delta: i32,
@@ -77,6 +74,26 @@ fn check_attributes(p: &mut Problems, attributes: &Option<Value>) {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/products/",
+    tag = "products",
+    summary = "Create a product",
+    security(("admin" = [])),
+    params(CommandHeaderParams),
+    request_body = NewProduct,
+    responses(
+        (status = 201, description = "created", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 200, description = "a replay of the first answer to this Idempotency-Key", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 400, description = "malformed-json: the body is not JSON"),
+        (status = 413, description = "payload-too-large: the body is over the limit"),
+        (status = 415, description = "unsupported-media-type: the body is not application/json"),
+        (status = 401, description = "unauthorized: no or a wrong admin token"),
+        (status = 404, description = "not-found: no such category"),
+        (status = 409, description = "conflict: the SKU or the slug is taken, or a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn create(
     State(state): State<AppState>,
@@ -121,6 +138,25 @@ pub async fn create(
     execute::<ProductAggregate>(&state, context, Request::Create(Box::new(new))).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/products/{id}/",
+    tag = "products",
+    summary = "Change a product",
+    security(("admin" = [])),
+    params(IdParam, CommandHeaderParams),
+    request_body = ProductPatch,
+    responses(
+        (status = 200, description = "updated (with `stock` and `discontinued`)", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 400, description = "malformed-json: the body is not JSON"),
+        (status = 413, description = "payload-too-large: the body is over the limit"),
+        (status = 415, description = "unsupported-media-type: the body is not application/json"),
+        (status = 401, description = "unauthorized: no or a wrong admin token"),
+        (status = 404, description = "not-found: no such product or category"),
+        (status = 409, description = "conflict: the product is discontinued, or a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
 pub async fn update(
     State(state): State<AppState>,
@@ -168,6 +204,21 @@ pub async fn update(
     execute::<ProductAggregate>(&state, context, Request::Change { id, command }).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/products/{id}/",
+    tag = "products",
+    summary = "Discontinue a product",
+    security(("admin" = [])),
+    params(IdParam, CommandHeaderParams),
+    responses(
+        (status = 200, description = "discontinued (the product leaves the lists; its document stays)", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 401, description = "unauthorized: no or a wrong admin token"),
+        (status = 404, description = "not-found: no such product"),
+        (status = 409, description = "conflict: already discontinued, or a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
 pub async fn discontinue(
     State(state): State<AppState>,
@@ -180,6 +231,25 @@ pub async fn discontinue(
     execute::<ProductAggregate>(&state, context, Request::Change { id, command }).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/products/{id}/stock/",
+    tag = "products",
+    summary = "Correct the stock by a delta",
+    security(("admin" = [])),
+    params(IdParam, CommandHeaderParams),
+    request_body = StockDelta,
+    responses(
+        (status = 200, description = "adjusted (with `stock`)", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 400, description = "malformed-json: the body is not JSON"),
+        (status = 413, description = "payload-too-large: the body is over the limit"),
+        (status = 415, description = "unsupported-media-type: the body is not application/json"),
+        (status = 401, description = "unauthorized: no or a wrong admin token"),
+        (status = 404, description = "not-found: no such product"),
+        (status = 409, description = "conflict: the stock would go below 0 or above the maximum, or a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; `delta` non-zero"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
 pub async fn adjust_stock(
     State(state): State<AppState>,

@@ -9,11 +9,23 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::extract::CommandHeaders;
 use crate::idempotency::{self, Idempotency};
+use crate::openapi::{CommandHeaderParams, SessionAnswer};
 use crate::response::CommandOk;
 use crate::AppState;
 
 pub const SESSION_DAYS: i64 = 7;
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sessions/",
+    tag = "sessions",
+    summary = "Open an anonymous session",
+    params(CommandHeaderParams),
+    responses(
+        (status = 201, description = "a signed token, valid 7 days; nothing is stored (unless an Idempotency-Key asks for replays)", body = SessionAnswer),
+        (status = 422, description = "rejected: a reused Idempotency-Key or a malformed header"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     headers: CommandHeaders,

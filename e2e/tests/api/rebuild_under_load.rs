@@ -1,5 +1,5 @@
-//! `projector rebuild` under a bounded read load through query-api (issue 6, invariant 6
-//! of DESIGN.md): the whole pipeline runs in-process (command-api and its relay, a live
+//! `projector rebuild` under a bounded read load through query-api (issue 6: reads never
+//! fail while the read models are rebuilt): the whole pipeline runs in-process (command-api and its relay, a live
 //! projector, query-api over HTTP); readers keep reading product details and list pages
 //! while a rebuild replays the history into version 2, flips `rm_live` and drops version
 //! 1 after its grace period. No read fails, and the readers move from v1 to v2 at the flip.

@@ -8,10 +8,26 @@ use vitrine_contract::read_model::doc_key;
 
 use crate::http::{self, respond, Caching, Params, Served};
 use crate::lookups::Lookups;
+use crate::openapi::{CartDoc, MinVersion};
 use crate::session::session_id;
 use crate::store::Found;
 use crate::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/cart/",
+    tag = "cart",
+    summary = "The session's cart",
+    security(("session" = [])),
+    params(MinVersion, ("X-Min-Version" = Option<i64>, Header, description = "the header form of min_version"), ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "the cart (an empty one before the first command)", body = CartDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "private, no-store"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "private, no-store"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 400, description = "bad-parameter: min_version"),
+        (status = 401, description = "unauthorized: no, a bad or an expired session token"),
+        (status = 503, description = "not-yet: min_version not reached in time, or unavailable (Retry-After: 1)"),
+    )
+)]
 pub async fn cart(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
     let mut lk = Lookups::new("cart");
     let result = async {

@@ -7,11 +7,24 @@ use vitrine_contract::read_model::doc_key;
 
 use crate::http::{respond, Caching, Served};
 use crate::lookups::Lookups;
+use crate::openapi::CategoryTree;
 use crate::store::Found;
 use crate::AppState;
 
 pub const MAX_AGE: u32 = 900;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/categories/",
+    tag = "catalog",
+    summary = "The category tree",
+    params(("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "the document", body = CategoryTree, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=900"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=900"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
+    )
+)]
 pub async fn categories(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let mut lk = Lookups::new("categories");
     let result = async {

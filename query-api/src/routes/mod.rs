@@ -1,4 +1,7 @@
-//! The HTTP routes: one module per read model, plus the operational endpoints.
+//! The HTTP routes: one module per read model, the operational endpoints and the API
+//! document. Every handler is registered through [`Documented`], which takes its path from
+//! the handler's `#[utoipa::path]` and documents it (see [`crate::openapi`]); every
+//! `/api/v1/` path answers with and without its trailing slash.
 
 pub mod cart;
 pub mod category;
@@ -10,9 +13,10 @@ pub mod recommendation;
 pub mod search;
 
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, MethodRouter};
 use axum::Router;
 use tokio::time::Instant;
+use utoipa_axum::routes;
+use vitrine_contract::openapi::Documented;
 use vitrine_contract::read_model::RedisKeys;
 
 use crate::error::ApiError;
@@ -21,32 +25,29 @@ use crate::lookups::Lookups;
 use crate::store::Found;
 use crate::{http, AppState};
 
-pub fn router() -> Router<AppState> {
-    let mut router = Router::new();
+/// Every route, and the OpenAPI document of exactly those routes.
+pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // Static segments win over `{id}` in axum's matcher, so `search` is not an id.
-    let reads: [(&str, MethodRouter<AppState>); 8] = [
-        ("/api/v1/products", get(product_list::list)),
-        ("/api/v1/products/search", get(search::search)),
-        ("/api/v1/products/{id}", get(product::detail)),
-        (
-            "/api/v1/products/{id}/recommendations",
-            get(recommendation::recommendations),
-        ),
-        ("/api/v1/categories", get(category::categories)),
-        ("/api/v1/cart", get(cart::cart)),
-        ("/api/v1/orders", get(order::orders)),
-        ("/api/v1/orders/{id}", get(order::order)),
-    ];
-    // The paths of API.md end in a slash; the slash-less form answers the same.
-    for (path, handler) in reads {
-        router = router
-            .route(&format!("{path}/"), handler.clone())
-            .route(path, handler);
-    }
-    router
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    Documented::new(crate::openapi::base())
+        .routes(routes!(product_list::list))
+        .routes(routes!(search::search))
+        .routes(routes!(product::detail))
+        .routes(routes!(recommendation::recommendations))
+        .routes(routes!(category::categories))
+        .routes(routes!(cart::cart))
+        .routes(routes!(order::orders))
+        .routes(routes!(order::order))
+        .routes(routes!(crate::openapi::openapi_json))
+        .routes(routes!(crate::openapi::docs))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .split()
+}
+
+pub fn router() -> Router<AppState> {
+    documented()
+        .0
         .fallback(not_found)
         .layer(axum::middleware::from_fn(http::track))
 }

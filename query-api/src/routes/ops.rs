@@ -13,10 +13,15 @@ use serde_json::json;
 
 use crate::AppState;
 
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, description = "`{\"status\": \"alive\"}`", body = Object)))]
 pub async fn healthz() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "alive" }))).into_response()
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses(
+    (status = 200, description = "`status` `ok` (both stores answer) or `degraded` (one does), with `postgres`, `redis`, `updates`, `rm_version`, `catalog_gen`", body = Object),
+    (status = 503, description = "`status` `unavailable`: neither store answers (plain JSON, not a problem)", content_type = "application/json", body = Object),
+))]
 #[tracing::instrument(skip_all)]
 pub async fn readyz(State(app): State<AppState>) -> Response {
     let probe = Duration::from_millis(500);
@@ -49,6 +54,8 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Prometheus metrics (`docs/metrics.md`).
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     vitrine_contract::telemetry::record_pool(app.store.pool());
     let body = app.metrics.render();

@@ -11,10 +11,25 @@ use vitrine_contract::read_model::doc_key;
 use crate::error::ApiError;
 use crate::http::{self, respond, Caching, Params, Served};
 use crate::lookups::Lookups;
+use crate::openapi::{IdParam, MinVersion, OrderDoc, OrdersDoc};
 use crate::session::session_id;
 use crate::store::Found;
 use crate::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/",
+    tag = "orders",
+    summary = "The session's orders",
+    security(("session" = [])),
+    params(("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "the orders (none yet: an empty list)", body = OrdersDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "private, no-store"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "private, no-store"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 401, description = "unauthorized: no, a bad or an expired session token"),
+        (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
+    )
+)]
 pub async fn orders(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let mut lk = Lookups::new("orders");
     let result = async {
@@ -40,6 +55,22 @@ pub async fn orders(State(app): State<AppState>, headers: HeaderMap) -> Response
     respond(lk, &headers, result)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/orders/{id}/",
+    tag = "orders",
+    summary = "One of the session's orders",
+    security(("session" = [])),
+    params(IdParam, MinVersion, ("X-Min-Version" = Option<i64>, Header, description = "the header form of min_version"), ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "the document", body = OrderDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "private, no-store"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "private, no-store"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 400, description = "bad-parameter: min_version"),
+        (status = 401, description = "unauthorized: no, a bad or an expired session token"),
+        (status = 404, description = "not-found: no such order, or another session's"),
+        (status = 503, description = "not-yet: min_version not reached in time, or unavailable (Retry-After: 1)"),
+    )
+)]
 pub async fn order(
     State(app): State<AppState>,
     Path(id): Path<String>,

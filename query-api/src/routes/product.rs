@@ -9,11 +9,26 @@ use vitrine_contract::read_model::doc_key;
 use crate::error::ApiError;
 use crate::http::{self, respond, Caching, Params, Served};
 use crate::lookups::Lookups;
+use crate::openapi::{IdParam, MinVersion, ProductDoc};
 use crate::store::Found;
 use crate::AppState;
 
 pub const MAX_AGE: u32 = 300;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/{id}/",
+    tag = "catalog",
+    summary = "A product",
+    params(IdParam, MinVersion, ("X-Min-Version" = Option<i64>, Header, description = "the header form of min_version"), ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "the document", body = ProductDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 400, description = "bad-parameter: min_version"),
+        (status = 404, description = "not-found: no such product"),
+        (status = 503, description = "not-yet: min_version not reached in time, or unavailable (Retry-After: 1)"),
+    )
+)]
 pub async fn detail(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -9,6 +9,7 @@ use vitrine_contract::read_model::{doc_key, Sort, ALL_PRODUCTS, PAGE_SIZE};
 use crate::error::ApiError;
 use crate::http::{self, respond, Caching, Params, Served};
 use crate::lookups::Lookups;
+use crate::openapi::{ListPage, ListParams};
 use crate::store::Found;
 use crate::AppState;
 
@@ -36,6 +37,20 @@ fn category(raw: Option<&String>) -> Result<&str, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/",
+    tag = "catalog",
+    summary = "A page of products (of a category, sorted)",
+    params(ListParams, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "the document", body = ListPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 400, description = "bad-parameter: category, sort or page"),
+        (status = 404, description = "not-found: a page past the last one"),
+        (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
+    )
+)]
 pub async fn list(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
     let mut lk = Lookups::new("product_list");
     let result = async {

@@ -10,11 +10,25 @@ use vitrine_contract::read_model::doc_key;
 use crate::error::ApiError;
 use crate::http::{respond, Caching, Served};
 use crate::lookups::Lookups;
+use crate::openapi::{IdParam, Recommendations};
 use crate::store::Found;
 use crate::AppState;
 
 pub const MAX_AGE: u32 = 3600;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/{id}/recommendations/",
+    tag = "catalog",
+    summary = "Products bought together with this one",
+    params(IdParam, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "up to 10 products (empty when none yet)", body = Recommendations, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=3600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=3600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 404, description = "not-found: the id is not a UUID"),
+        (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
+    )
+)]
 pub async fn recommendations(
     State(app): State<AppState>,
     Path(id): Path<String>,

@@ -8,12 +8,26 @@ use vitrine_contract::read_model::normalize_query;
 use crate::error::ApiError;
 use crate::http::{self, respond, Caching, Params, Served};
 use crate::lookups::Lookups;
+use crate::openapi::{SearchPage, SearchParams};
 use crate::AppState;
 
 pub const MAX_AGE: u32 = 600;
 pub const MAX_PAGE: u32 = 500;
 pub const MAX_QUERY_CHARS: usize = 200;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/products/search/",
+    tag = "catalog",
+    summary = "Full-text search",
+    params(SearchParams, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
+    responses(
+        (status = 200, description = "a page of results (the ETag changes with the catalog)", body = SearchPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 400, description = "bad-parameter: q (empty or too long) or page"),
+        (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
+    )
+)]
 pub async fn search(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
     let mut lk = Lookups::new("search");
     let result = async {
