@@ -17,8 +17,7 @@ pub struct Shopper(pub Uuid);
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    vitrine_contract::session::bearer_token(value)
 }
 
 /// Equality whose time does not depend on where the inputs differ.

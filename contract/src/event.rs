@@ -354,6 +354,15 @@ impl Event {
 
 /// A URL-safe slug of a product or category name: lowercase ASCII letters and digits
 /// joined by single dashes.
+/// Whether `s` is a slug as every program accepts one: 1 to 100 characters of a-z, 0-9
+/// and `-` (what [`slugify`] makes).
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 pub fn slugify(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars().flat_map(char::to_lowercase) {

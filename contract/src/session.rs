@@ -63,6 +63,15 @@ impl SessionSigner {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header value. The scheme is matched
+/// without regard to case (RFC 9110 §11.1), the token trimmed; any other scheme is `None`.
+/// Both APIs parse the header with this, so they cannot drift apart.
+pub fn bearer_token(header_value: &str) -> Option<&str> {
+    let (scheme, token) = header_value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Duration;

@@ -13,8 +13,7 @@ pub fn session_id(signer: &SessionSigner, headers: &HeaderMap) -> Result<Uuid, A
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(vitrine_contract::session::bearer_token)
         .ok_or(ApiError::Unauthorized(
             "send the session token as `Authorization: Bearer <token>`",
         ))?;

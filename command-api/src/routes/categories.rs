@@ -38,12 +38,7 @@ pub struct CategoryPatch {
 }
 
 fn check_slug(p: &mut Problems, slug: &str) {
-    if slug.is_empty()
-        || slug.len() > 100
-        || !slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    if !vitrine_contract::event::is_slug(slug) {
         p.add("slug", "must be 1 to 100 characters of a-z, 0-9 and -");
     } else if slug == "all" {
         p.add(

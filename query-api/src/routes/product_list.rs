@@ -22,12 +22,7 @@ fn category(raw: Option<&String>) -> Result<&str, ApiError> {
     let Some(slug) = raw else {
         return Ok(ALL_PRODUCTS);
     };
-    let valid = !slug.is_empty()
-        && slug.len() <= 100
-        && slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if valid {
+    if vitrine_contract::event::is_slug(slug) {
         Ok(slug)
     } else {
         Err(ApiError::bad(

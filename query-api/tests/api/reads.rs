@@ -205,6 +205,30 @@ async fn absent_documents_answer_empty_bodies() {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_accepted_in_any_case_as_command_api_accepts_it() {
+    let app = TestApp::start().await;
+    let session = Uuid::now_v7();
+    let token = token(session);
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let cart = app
+            .get_with(
+                "/api/v1/cart/",
+                &[("authorization", &format!("{scheme} {token}"))],
+            )
+            .await;
+        assert_eq!(cart.status, StatusCode::OK, "{scheme}");
+        assert_eq!(cart.json()["session_id"], json!(session));
+    }
+    let basic = app
+        .get_with(
+            "/api/v1/cart/",
+            &[("authorization", &format!("Basic {token}"))],
+        )
+        .await;
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn bad_parameters_are_400_problems_naming_the_field() {
     let app = TestApp::start().await;
     for (uri, field) in [
