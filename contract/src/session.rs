@@ -79,6 +79,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bearer_scheme_is_matched_without_regard_to_case() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
     fn a_token_verifies_until_it_expires_and_only_with_its_secret() {
         let signer = SessionSigner::new(Secret::new("s3cret"));
         let id = Uuid::now_v7();
