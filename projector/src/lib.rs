@@ -4,7 +4,7 @@
 //! Layout:
 //! - [`world`]: the pure fold (per-stream entities, last applied versions, what an event touches);
 //! - [`render`]: pure renderers from a world to document bytes, shared by every path;
-//! - [`apply`]: one batch through both stores (gap filling, render locks, fenced writes);
+//! - [`apply`]: one batch through both stores, in phases (`group`, `fold`, `targets`, `documents`, `write`);
 //! - [`store`]: every SQL statement and Redis command;
 //! - [`consumer`]: the Kafka consumer loop (offsets committed with the batch, retry with backoff);
 //! - [`partitions`]: which instance owns which partition (advisory locks), stored offsets;
