@@ -395,52 +395,6 @@ impl World {
         touches
     }
 
-    /// Everything an already-applied event may have made stale. Used for redelivered
-    /// events so a crash between writing PostgreSQL and Redis heals on redelivery.
-    pub fn replay_touches(&self, event: &Event) -> Vec<Touch> {
-        match event {
-            Event::CategoryCreated { category_id, .. }
-            | Event::CategoryRenamed { category_id, .. } => vec![
-                Touch::Categories,
-                Touch::ProductsIn(*category_id),
-                Touch::List(ListId::Category(*category_id)),
-                Touch::List(ListId::All),
-            ],
-            Event::ProductCreated { product_id, .. }
-            | Event::ProductUpdated { product_id, .. }
-            | Event::ProductDiscontinued { product_id }
-            | Event::StockAdjusted { product_id, .. }
-            | Event::StockReserved { product_id, .. }
-            | Event::StockReleased { product_id, .. } => {
-                let mut t = vec![
-                    Touch::Product(*product_id),
-                    Touch::List(ListId::All),
-                    Touch::CartsWith(*product_id),
-                    Touch::RecsAround(*product_id),
-                ];
-                if let Some(p) = self.products.get(product_id) {
-                    t.push(Touch::List(ListId::Category(p.category_id)));
-                }
-                t
-            }
-            Event::CartItemAdded { session_id, .. }
-            | Event::CartItemQuantitySet { session_id, .. }
-            | Event::CartItemRemoved { session_id, .. }
-            | Event::CartCheckedOut { session_id, .. } => vec![Touch::Cart(*session_id)],
-            Event::OrderPlaced { order_id, .. }
-            | Event::OrderPaid { order_id, .. }
-            | Event::OrderShipped { order_id }
-            | Event::OrderCancelled { order_id } => {
-                let mut t = vec![Touch::Order(*order_id)];
-                if let Some(o) = self.orders.get(order_id) {
-                    t.push(Touch::Orders(o.session_id));
-                    t.extend(o.lines.iter().map(|l| Touch::Recs(l.product_id)));
-                }
-                t
-            }
-        }
-    }
-
     /// The entities whose documents an event's documents read, or whose documents read
     /// it: its own product or category, and the products and categories it names. Two
     /// batches naming one of them are serialized ([`crate::store::lock_dependencies`]),

@@ -1,6 +1,5 @@
 //! Phase 2: the batch's streams locked and folded. Each stream's entity is loaded (its
-//! row locked), events it already has are skipped (their touches still count, so their
-//! documents are rendered again), a gap is filled from the event store, and each new
+//! row locked), events it already has are skipped, a gap is filled from the event store, and each new
 //! event is applied in version order; an event that does not decode, or belongs to
 //! another stream, is dead-lettered and keeps its place in the stream.
 
@@ -73,12 +72,10 @@ pub async fn fold(
         let stored = folded.world.version_of(&sid);
         let (old, new): (Vec<&RecordedEvent>, Vec<&RecordedEvent>) =
             recs.into_iter().partition(|r| r.version <= stored);
-        for rec in old {
-            folded.skipped += 1;
-            if let Ok(event) = rec.decode() {
-                folded.touches.extend(folded.world.replay_touches(&event));
-            }
-        }
+        // An event the stream already has changes nothing and renders nothing: its
+        // documents were written with the batch that applied it, and that batch's Redis
+        // write, if cut short, is owed in `rm_redis_owed`.
+        folded.skipped += old.len() as u64;
         let contiguous = new
             .iter()
             .enumerate()

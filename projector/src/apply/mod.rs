@@ -8,8 +8,8 @@
 //! 5. [`write`]: documents, search rows, dead letters, progress, offsets and the owed
 //!    Redis write into PostgreSQL, commit; then Redis in one pipeline.
 //!
-//! Safe to run again on the same events: an applied event is skipped but its documents
-//! are rendered again.
+//! Safe to run again on the same events: an applied event is skipped and renders
+//! nothing (what a crash cut short is in `rm_redis_owed`, not in a redelivery).
 
 mod documents;
 mod fold;
