@@ -22,6 +22,8 @@ use crate::apply::PartitionOffset;
 /// Advisory-lock class of partition ownership (the second key hashes database, topic
 /// and partition, since advisory locks are server-wide and tests share one server).
 const PARTITION_LOCK_CLASS: i32 = 0x7650_5254; // "vPRT"
+/// The second key, computed in the lock statement itself (`$2` topic, `$3` partition).
+const LOCK_KEY: &str = "hashtext(current_database() || '/' || $2 || '/' || $3::text)";
 
 /// How an instance reaches PostgreSQL for its lock connection.
 #[derive(Clone)]
@@ -72,10 +74,6 @@ impl Ownership {
         &self.owned
     }
 
-    pub fn member_id(&self) -> Uuid {
-        self.member_id
-    }
-
     /// Refreshes membership and takes this instance's fair share; answers whether the
     /// owned set changed. When the lock connection is lost, so are the locks: the owned
     /// set becomes empty and the next tick connects again.
@@ -122,9 +120,10 @@ impl Ownership {
         let share = fair_share(self.partitions, alive);
         while self.owned.len() > share {
             let p = *self.owned.iter().next_back().expect("more than share");
-            sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            sqlx::query(&format!("SELECT pg_advisory_unlock($1, {LOCK_KEY})"))
                 .bind(PARTITION_LOCK_CLASS)
-                .bind(lock_key(conn, &self.topic, p).await?)
+                .bind(&self.topic)
+                .bind(p)
                 .execute(&mut *conn)
                 .await?;
             self.owned.remove(&p);
@@ -137,12 +136,13 @@ impl Ownership {
             if self.owned.contains(&p) {
                 continue;
             }
-            let key = lock_key(conn, &self.topic, p).await?;
-            let won: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-                .bind(PARTITION_LOCK_CLASS)
-                .bind(key)
-                .fetch_one(&mut *conn)
-                .await?;
+            let won: bool =
+                sqlx::query_scalar(&format!("SELECT pg_try_advisory_lock($1, {LOCK_KEY})"))
+                    .bind(PARTITION_LOCK_CLASS)
+                    .bind(&self.topic)
+                    .bind(p)
+                    .fetch_one(&mut *conn)
+                    .await?;
             if won {
                 self.owned.insert(p);
                 tracing::info!(partition = p, share, members = alive, "partition taken");
@@ -169,14 +169,6 @@ impl Ownership {
             let _ = conn.close().await;
         }
     }
-}
-
-async fn lock_key(conn: &mut PgConnection, topic: &str, partition: i32) -> sqlx::Result<i32> {
-    sqlx::query_scalar("SELECT hashtext(current_database() || '/' || $1 || '/' || $2::text)")
-        .bind(topic)
-        .bind(partition)
-        .fetch_one(conn)
-        .await
 }
 
 /// Partitions one of `members` live instances should hold.

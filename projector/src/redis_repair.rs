@@ -13,6 +13,7 @@
 //!
 //! All writes are fenced by rev, so a repair never replaces a newer document.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -154,7 +155,9 @@ async fn current_docs(pool: &PgPool, version: i32, keys: &[String]) -> sqlx::Res
 }
 
 /// Writes every owed document (as PostgreSQL has it now) to Redis and clears the debt;
-/// answers how many owed batches were settled. Stops at the first Redis error.
+/// answers how many owed batches were settled. Stops at the first Redis error. Rows are
+/// taken `DRAIN_ROWS` at a time: one read of their documents per read-model version, one
+/// pipeline, one delete.
 pub async fn drain_owed<C: ConnectionLike>(
     pool: &PgPool,
     redis: &mut C,
@@ -170,12 +173,24 @@ pub async fn drain_owed<C: ConnectionLike>(
         if rows.is_empty() {
             return Ok(settled);
         }
-        for (id, version, keys) in rows {
+        let mut keys_by_version: BTreeMap<i32, BTreeSet<String>> = BTreeMap::new();
+        for (_, version, keys) in &rows {
+            keys_by_version
+                .entry(*version)
+                .or_default()
+                .extend(keys.iter().cloned());
+        }
+        for (version, keys) in keys_by_version {
+            let keys: Vec<String> = keys.into_iter().collect();
             let docs = current_docs(pool, version, &keys).await?;
             store::write_redis_docs(redis, &RedisKeys::new(prefix, version), &docs).await?;
-            settle(pool, id).await?;
-            settled += 1;
         }
+        let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
+        sqlx::query("DELETE FROM rm_redis_owed WHERE id = ANY($1)")
+            .bind(&ids)
+            .execute(pool)
+            .await?;
+        settled += ids.len() as u64;
     }
 }
 
@@ -254,6 +269,16 @@ pub async fn repair_once<C: ConnectionLike>(
     prefix: &str,
 ) -> anyhow::Result<(u64, u64)> {
     let ours = store_id(pool).await?.to_string();
+    repair_round(pool, redis, prefix, &ours).await
+}
+
+/// [`repair_once`] for a store whose id (`ours`) is already known.
+async fn repair_round<C: ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+    ours: &str,
+) -> anyhow::Result<(u64, u64)> {
     let mut refilled = 0;
     if marker(redis, prefix).await?.is_none() {
         let live = store::live_version(pool).await?;
@@ -262,7 +287,7 @@ pub async fn repair_once<C: ConnectionLike>(
         // NX: a second instance refilling at the same time sets it once
         let _: () = redis::cmd("SET")
             .arg(store_marker_key(prefix))
-            .arg(&ours)
+            .arg(ours)
             .arg("NX")
             .query_async(redis)
             .await?;
@@ -290,9 +315,16 @@ pub async fn run(
     every: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // the store's id never changes: read once, when PostgreSQL first answers
+    let mut ours: Option<String> = None;
     loop {
-        if let Err(error) = repair_once(&pool, &mut redis, &prefix).await {
-            tracing::debug!(%error, "Redis repair round failed; next round later");
+        if ours.is_none() {
+            ours = store_id(&pool).await.ok().map(|id| id.to_string());
+        }
+        if let Some(ours) = &ours {
+            if let Err(error) = repair_round(&pool, &mut redis, &prefix, ours).await {
+                tracing::debug!(%error, "Redis repair round failed; next round later");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {},

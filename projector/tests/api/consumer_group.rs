@@ -34,8 +34,13 @@ async fn wait_caught_up(h: &Harness, recs: &[RecordedEvent]) {
 
 /// Waits (bounded) until `recs` (every event published so far) are applied.
 async fn wait_applied(h: &Harness, recs: &[RecordedEvent]) {
+    wait_applied_within(h, recs, Duration::from_secs(90)).await;
+}
+
+/// [`wait_applied`], failing after `within`.
+async fn wait_applied_within(h: &Harness, recs: &[RecordedEvent], within: Duration) {
     let want = recs.len() as i64;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let deadline = tokio::time::Instant::now() + within;
     loop {
         let (applied,): (Option<i64>,) =
             sqlx::query_as("SELECT sum(version)::int8 FROM rm_entities WHERE rm_version = 1")
@@ -47,7 +52,7 @@ async fn wait_applied(h: &Harness, recs: &[RecordedEvent]) {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "projector did not catch up: {applied:?} of {want}"
+            "PostgreSQL's read models did not take every event within {within:?}: {applied:?} of {want}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -220,23 +225,7 @@ async fn while_redis_is_down_postgres_keeps_moving_and_redis_is_repaired_when_it
     publish(&topic, &during).await;
     let all: Vec<RecordedEvent> = before.iter().chain(during.iter()).cloned().collect();
     // PostgreSQL's read models (query-api's fallback) take every event while Redis is gone
-    let want = all.len() as i64;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (applied,): (Option<i64>,) =
-            sqlx::query_as("SELECT sum(version)::int8 FROM rm_entities WHERE rm_version = 1")
-                .fetch_one(&h.db.pool)
-                .await
-                .unwrap();
-        if applied == Some(want) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "PostgreSQL stood still while Redis was down: {applied:?} of {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_applied_within(&h, &all, Duration::from_secs(30)).await;
     assert!(
         projector::redis_repair::owed_count(&h.db.pool)
             .await
