@@ -13,7 +13,8 @@
 //!   write model, append, commit) and the [`pipeline::Aggregate`] trait;
 //! - [`aggregates`]: one module per aggregate (category, product, cart, checkout, order):
 //!   its lock SQL, its pure decider (`decide.rs`), its write-model persistence;
-//! - [`event_store`]: the `events` table: appending (with outbox rows) and reading;
+//! - the `events` table (appending with outbox rows, reading) is
+//!   `vitrine_runtime::event_store`, shared with the projector and the tools;
 //! - [`idempotency`]: `Idempotency-Key` claims and replays;
 //! - [`extract`], [`auth`], [`error`], [`response`]: request parsing, callers, problem+json, answers;
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (committed as
@@ -27,7 +28,6 @@ pub mod aggregates;
 pub mod auth;
 pub mod config;
 pub mod error;
-pub mod event_store;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
@@ -81,7 +81,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
 /// Applies the migrations (sqlx serializes concurrent runs), on the direct connection
 /// when one is configured.
 pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
-    vitrine_contract::migrate(pool, config.relay.database_direct_url.as_deref()).await?;
+    vitrine_runtime::migrate(pool, config.relay.database_direct_url.as_deref()).await?;
     Ok(())
 }
 
@@ -99,7 +99,7 @@ pub async fn run(
         std::time::Duration::from_secs(config.idempotency_ttl_hours * 3600),
         std::time::Duration::from_secs(600),
     ));
-    let state = AppState::new(pool, config, vitrine_contract::telemetry::install_metrics());
+    let state = AppState::new(pool, config, vitrine_runtime::telemetry::install_metrics());
     tracing::info!(addr = %listener.local_addr()?, "command-api listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)

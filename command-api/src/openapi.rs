@@ -1,7 +1,7 @@
 //! command-api's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations.
 //!
-//! The router is built with [`vitrine_contract::openapi::Documented`] (see
+//! The router is built with [`vitrine_runtime::openapi::Documented`] (see
 //! [`crate::routes::documented`]): a handler is registered only together with its
 //! operation, so every route is in [`openapi`]'s answer.
 //!
@@ -155,7 +155,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
     use tower::ServiceExt;
-    use vitrine_contract::openapi::operation_list;
+    use vitrine_runtime::openapi::operation_list;
 
     use super::*;
 
@@ -221,7 +221,7 @@ mod tests {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy(&config.database_url)
             .unwrap();
-        crate::AppState::new(pool, config, vitrine_contract::telemetry::install_metrics())
+        crate::AppState::new(pool, config, vitrine_runtime::telemetry::install_metrics())
     }
 
     /// Every method on every documented path (both slash forms) reaches a handler, and

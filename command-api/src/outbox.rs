@@ -21,9 +21,10 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use tokio::task::JoinHandle;
-use vitrine_contract::RecordedEvent;
+use vitrine_runtime::event_store;
+use vitrine_runtime::locks::{self, LockTarget};
 
 use crate::config::RelayConfig;
 
@@ -146,22 +147,7 @@ async fn try_lead(
     pool: &PgPool,
     direct_url: Option<&str>,
 ) -> Result<Option<PgConnection>, sqlx::Error> {
-    // A session-level lock: it must live on a real server connection, never a pooled one.
-    let mut conn = match direct_url {
-        Some(url) => PgConnection::connect(url).await?,
-        None => PgConnection::connect_with(&pool.connect_options()).await?,
-    };
-    let won: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_database()))")
-            .bind(LOCK_CLASS)
-            .fetch_one(&mut conn)
-            .await?;
-    if won {
-        Ok(Some(conn))
-    } else {
-        let _ = conn.close().await;
-        Ok(None)
-    }
+    locks::try_exclusive(&LockTarget::new(pool, direct_url), LOCK_CLASS).await
 }
 
 /// Leads until the lock connection fails; returns why.
@@ -228,13 +214,7 @@ async fn relay_batch(
     pool: &PgPool,
     producer: &FutureProducer,
 ) -> anyhow::Result<usize> {
-    let batch: Vec<RecordedEvent> = sqlx::query_as(
-        "SELECT position, e.stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM outbox JOIN events e USING (position) ORDER BY position LIMIT $1",
-    )
-    .bind(config.batch)
-    .fetch_all(pool)
-    .await?;
+    let batch = event_store::read_outbox(pool, config.batch).await?;
     if batch.is_empty() {
         return Ok(0);
     }

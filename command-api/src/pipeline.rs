@@ -20,11 +20,11 @@ use vitrine_contract::{Event, StreamId};
 
 use crate::aggregates::{self, DomainError};
 use crate::error::ApiError;
-use crate::event_store::{self, StreamAppend};
 use crate::extract::{check_version, CommandHeaders};
 use crate::idempotency::{self, Idempotency};
 use crate::response::CommandOk;
 use crate::AppState;
+use vitrine_runtime::event_store::{self, StreamAppend};
 
 /// Who sends a command: the admin or a shopper's session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use vitrine_contract::RecordedEvent;
 
 use crate::apply::{apply_live_batch, Incoming, PartitionOffset};
-use crate::partitions::{self, LockTarget, Ownership};
+use crate::partitions::{self, Ownership};
 use crate::store::DeadLetter;
 use crate::watchdog::{Health, Verdict, Watchdog};
 use crate::Config;
@@ -167,7 +167,7 @@ pub async fn consume(
         return Ok(());
     };
     let mut ownership = Ownership::new(
-        LockTarget::new(&pool, config.database_direct_url.as_deref()),
+        vitrine_runtime::locks::LockTarget::new(&pool, config.database_direct_url.as_deref()),
         topic,
         count,
     );

@@ -121,9 +121,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let metrics = vitrine_contract::telemetry::install_metrics();
+    let metrics = vitrine_runtime::telemetry::install_metrics();
     let pool = connect_db(&config).await?;
-    vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
+    vitrine_runtime::migrate(&pool, config.database_direct_url.as_deref()).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     // Redis may be down at start: the projector keeps PostgreSQL moving and repairs
     // Redis when it answers, so it does not wait for it here.

@@ -103,7 +103,7 @@ enum DeadLetterAction {
 
 #[tokio::main]
 async fn main() {
-    vitrine_contract::telemetry::init_tracing();
+    vitrine_runtime::telemetry::init_tracing();
     let cli = Cli::parse();
     if !matches!(cli.command, None | Some(Command::Run)) {
         // An operator command piped into `head` ends quietly when the pipe closes, like
@@ -174,7 +174,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             projector::run(
                 config,
                 listener,
-                vitrine_contract::telemetry::shutdown_signal(),
+                vitrine_runtime::telemetry::shutdown_signal(),
             )
             .await?;
             Ok(0)
@@ -283,7 +283,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
                 "database {:?} has no history to rebuild from (0 events): is DATABASE_URL the store's?",
                 database_name(&pool).await
             );
-            vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
+            vitrine_runtime::migrate(&pool, config.database_direct_url.as_deref()).await?;
             let options = projector::rebuild::Options {
                 page,
                 handoff: std::time::Duration::from_secs(handoff_seconds),

@@ -32,6 +32,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use vitrine_contract::read_model::RedisKeys;
 use vitrine_contract::{RecordedEvent, StreamId};
+use vitrine_runtime::event_store;
 
 use crate::apply::{apply_batch, Incoming};
 use crate::render;
@@ -277,14 +278,7 @@ async fn fold_history(pool: &PgPool, page: i64) -> anyhow::Result<(World, String
     let reader = tokio::spawn(async move {
         let mut after = 0i64;
         loop {
-            let rows: Vec<RecordedEvent> = sqlx::query_as(
-                "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-                 FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-            )
-            .bind(after)
-            .bind(page)
-            .fetch_all(&mut *tx)
-            .await?;
+            let rows = event_store::read_page(&mut *tx, after, page).await?;
             let Some(last) = rows.last() else { break };
             after = last.position;
             if pages_tx.send(rows).await.is_err() {
@@ -410,18 +404,7 @@ async fn catch_up(
     let now: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
         .fetch_one(pool)
         .await?;
-    let recs: Vec<RecordedEvent> = sqlx::query_as(
-        "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events
-         WHERE tx_id >= pg_snapshot_xmin($1::pg_snapshot)
-           AND pg_visible_in_snapshot(tx_id, $2::pg_snapshot)
-           AND NOT pg_visible_in_snapshot(tx_id, $1::pg_snapshot)
-         ORDER BY position",
-    )
-    .bind(since)
-    .bind(&now)
-    .fetch_all(pool)
-    .await?;
+    let recs = event_store::read_committed_between(pool, since, &now).await?;
     for chunk in recs.chunks(2_000) {
         let items: Vec<Incoming> = chunk.iter().cloned().map(Incoming::Event).collect();
         apply_batch(pool, redis, prefix, version, &items).await?;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 use vitrine_contract::read_model::{RedisKeys, FENCED_SET_LUA};
-use vitrine_contract::{RecordedEvent, StreamId};
+use vitrine_contract::StreamId;
 
 use crate::world::World;
 
@@ -92,46 +92,6 @@ pub async fn load_categories(tx: &mut PgConnection, version: i32) -> sqlx::Resul
     .fetch_all(&mut *tx)
     .await?;
     Ok(rows(raw))
-}
-
-/// Events `(after, upto]` of a stream, to fill a gap in what was delivered.
-#[tracing::instrument(skip_all, fields(stream = stream))]
-pub async fn events_range(
-    tx: &mut PgConnection,
-    stream: &str,
-    after: i64,
-    upto: i64,
-) -> sqlx::Result<Vec<RecordedEvent>> {
-    sqlx::query_as::<_, RecordedEvent>(
-        "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events WHERE stream_id = $1 AND version > $2 AND version <= $3 ORDER BY version",
-    )
-    .bind(stream)
-    .bind(after)
-    .bind(upto)
-    .fetch_all(&mut *tx)
-    .await
-}
-
-/// The events visible in a `pg_snapshot` (text form), in position order.
-pub async fn events_in_snapshot(pool: &PgPool, snapshot: &str) -> sqlx::Result<Vec<RecordedEvent>> {
-    sqlx::query_as::<_, RecordedEvent>(
-        "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events WHERE pg_visible_in_snapshot(tx_id, $1::pg_snapshot) ORDER BY position",
-    )
-    .bind(snapshot)
-    .fetch_all(pool)
-    .await
-}
-
-/// Every event, in position order (for a whole-history fold).
-pub async fn all_events(pool: &PgPool) -> sqlx::Result<Vec<RecordedEvent>> {
-    sqlx::query_as::<_, RecordedEvent>(
-        "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events ORDER BY position",
-    )
-    .fetch_all(pool)
-    .await
 }
 
 /// Writes the entities of `streams` as they are in `world`.

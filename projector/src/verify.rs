@@ -18,6 +18,7 @@ use std::time::Duration;
 use redis::aio::ConnectionLike;
 use sqlx::PgPool;
 use vitrine_contract::read_model::{RedisKeys, ABSENT_REV};
+use vitrine_runtime::event_store;
 
 use crate::render;
 use crate::store;
@@ -69,8 +70,8 @@ impl std::fmt::Display for Difference {
 pub async fn fold_at(pool: &PgPool, snapshot: Option<&str>) -> sqlx::Result<World> {
     let mut world = World::default();
     let events = match snapshot {
-        Some(snapshot) => store::events_in_snapshot(pool, snapshot).await?,
-        None => store::all_events(pool).await?,
+        Some(snapshot) => event_store::read_visible_in(pool, snapshot).await?,
+        None => event_store::read_all(pool).await?,
     };
     for rec in &events {
         world.fold(rec);

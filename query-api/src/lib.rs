@@ -132,7 +132,7 @@ pub async fn start(config: &Config) -> anyhow::Result<(AppState, Background)> {
         updates,
         signer: SessionSigner::new(config.session_secret.clone()),
         min_version_wait: config.min_version_wait(),
-        metrics: vitrine_contract::telemetry::install_metrics(),
+        metrics: vitrine_runtime::telemetry::install_metrics(),
     }));
     Ok((state, Background(tasks)))
 }

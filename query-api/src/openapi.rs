@@ -2,7 +2,7 @@
 //! pages serving them: `GET /api/openapi.json` and `GET /api/docs`.
 //!
 //! query-api's own part is generated from its handlers' `#[utoipa::path]` annotations;
-//! the router is built with [`vitrine_contract::openapi::Documented`] (see
+//! the router is built with [`vitrine_runtime::openapi::Documented`] (see
 //! [`crate::routes::documented`]), so a route cannot exist without its operation.
 //!
 //! Why query-api serves the combined document: it is a read (nginx sends GET to
@@ -442,7 +442,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
     use tower::ServiceExt;
-    use vitrine_contract::openapi::operation_list;
+    use vitrine_runtime::openapi::operation_list;
 
     use super::*;
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use vitrine_contract::StreamKind;
 
 use crate::error::{ApiError, FieldError};
-use crate::event_store::StreamAppend;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// A product that checkout could not reserve.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

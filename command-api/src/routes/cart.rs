@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::cart::{CartAggregate, Request, MAX_QUANTITY};
 use crate::auth::Shopper;

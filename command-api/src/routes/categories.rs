@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::category::{CategoryAggregate, Request};
 use crate::auth::Admin;

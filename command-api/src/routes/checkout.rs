@@ -4,7 +4,7 @@
 
 use axum::extract::State;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::checkout::CheckoutAggregate;
 use crate::auth::Shopper;

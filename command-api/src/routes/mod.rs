@@ -18,7 +18,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::error::ApiError;
 use crate::AppState;

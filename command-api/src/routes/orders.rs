@@ -4,7 +4,7 @@ use axum::extract::State;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::order::{OrderAggregate, Request};
 use crate::auth::{Admin, Shopper};

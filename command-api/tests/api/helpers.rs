@@ -75,7 +75,7 @@ impl TestApp {
         let state = AppState::new(
             db.pool.clone(),
             config.clone(),
-            vitrine_contract::telemetry::install_metrics(),
+            vitrine_runtime::telemetry::install_metrics(),
         );
         let router = command_api::app(state);
         let server = tokio::spawn(async move {

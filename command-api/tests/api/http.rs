@@ -1,11 +1,11 @@
 //! The HTTP contract of command-api against a real PostgreSQL (no relay: no broker needed).
 
 use crate::helpers::{Reply, TestApp, ADMIN_TOKEN};
-use command_api::event_store;
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
+use vitrine_runtime::event_store;
 
 fn id_of(r: &Reply, field: &str) -> Uuid {
     r.body[field]

@@ -139,7 +139,7 @@ impl CommandApi {
         let state = command_api::AppState::new(
             db.pool.clone(),
             config.clone(),
-            vitrine_contract::telemetry::install_metrics(),
+            vitrine_runtime::telemetry::install_metrics(),
         );
         let router = command_api::app(state);
         let server = tokio::spawn(async move {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::PgConnection;
 use vitrine_contract::{Event, RecordedEvent, StreamId};
+use vitrine_runtime::event_store;
 
 use super::dead_letter;
 use crate::store::{self, DeadLetter};
@@ -91,7 +92,7 @@ pub async fn fold(
                 .map(|r| r.version)
                 .unwrap_or(stored)
                 .max(refold_upto.get(&sid).copied().unwrap_or(0));
-            filled = store::events_range(&mut *tx, &sid, stored, upto).await?;
+            filled = event_store::read_stream_range(&mut *tx, &sid, stored, upto).await?;
             filled.iter().collect()
         };
         for rec in new {

@@ -8,7 +8,16 @@ use projector::{apply_batch, BatchReport, Incoming};
 use serde_json::Value;
 use uuid::Uuid;
 use vitrine_contract::{Event, Metadata, OrderLine, RecordedEvent};
+use vitrine_runtime::event_store::{self, EventRows};
 use vitrine_testkit::TestDb;
+
+/// Rows for `events` recorded by the admin, as the catalog's commands are.
+pub fn admin_rows() -> EventRows {
+    EventRows::new(&Metadata {
+        actor: "admin".into(),
+        ..Metadata::default()
+    })
+}
 
 pub struct Harness {
     pub db: TestDb,
@@ -46,26 +55,13 @@ impl Harness {
         payload: Value,
     ) -> RecordedEvent {
         self.versions.insert(stream.to_owned(), version);
-        let metadata = Metadata {
-            actor: "admin".into(),
-            ..Metadata::default()
-        };
         let kind = stream.split('-').next().unwrap_or("unknown");
-        sqlx::query_as::<_, RecordedEvent>(
-            "INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             RETURNING position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at",
-        )
-        .bind(stream)
-        .bind(kind)
-        .bind(version)
-        .bind(event_type)
-        .bind(schema_version)
-        .bind(&payload)
-        .bind(serde_json::to_value(&metadata).unwrap())
-        .fetch_one(&self.db.pool)
-        .await
-        .expect("insert event")
+        let mut rows = admin_rows();
+        rows.push_raw(stream, kind, version, event_type, schema_version, payload);
+        event_store::insert_returning(&self.db.pool, &rows)
+            .await
+            .expect("insert event")
+            .remove(0)
     }
 
     pub async fn apply(&mut self, recs: &[RecordedEvent]) -> BatchReport {
@@ -182,7 +178,9 @@ pub fn placed(order_id: Uuid, session_id: Uuid, lines: Vec<OrderLine>) -> Event 
 impl Harness {
     /// Every event of the store, in position order.
     pub async fn all_events(&self) -> Vec<RecordedEvent> {
-        projector::store::all_events(&self.db.pool).await.unwrap()
+        vitrine_runtime::event_store::read_all(&self.db.pool)
+            .await
+            .unwrap()
     }
 }
 

@@ -18,7 +18,8 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::time::Instant;
 use uuid::Uuid;
 use vitrine_contract::read_model::RedisKeys;
-use vitrine_contract::{Event, Metadata, RecordedEvent, StreamId};
+use vitrine_contract::{Event, RecordedEvent, StreamId};
+use vitrine_runtime::event_store;
 
 // ---------------------------------------------------------------------------------------
 // Writing events the way command-api does, from several tasks at once.
@@ -34,26 +35,12 @@ async fn append(
     let stream = event.stream().to_string();
     let version = versions.get(&stream).copied().unwrap_or(0) + 1;
     versions.insert(stream.clone(), version);
-    let (event_type, schema_version, payload) = event.to_parts();
-    let metadata = Metadata {
-        actor: "admin".into(),
-        ..Metadata::default()
-    };
-    sqlx::query_as::<_, RecordedEvent>(
-        "INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         RETURNING position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at",
-    )
-    .bind(&stream)
-    .bind(event.stream().kind().as_str())
-    .bind(version)
-    .bind(event_type)
-    .bind(schema_version)
-    .bind(&payload)
-    .bind(serde_json::to_value(&metadata).unwrap())
-    .fetch_one(&mut *conn)
-    .await
-    .expect("insert event")
+    let mut rows = admin_rows();
+    rows.push(version, &event);
+    event_store::insert_returning(&mut *conn, &rows)
+        .await
+        .expect("insert event")
+        .remove(0)
 }
 
 /// Plays the relay: publishes committed events keyed by their stream.

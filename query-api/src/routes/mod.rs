@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::time::Instant;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
 use vitrine_contract::read_model::RedisKeys;
+use vitrine_runtime::openapi::Documented;
 
 use crate::error::ApiError;
 use crate::live::Live;

@@ -12,9 +12,9 @@ pub use decide::{Cart, Command, ProductInfo, MAX_QUANTITY};
 
 use crate::aggregates::DomainError;
 use crate::error::ApiError;
-use crate::event_store::StreamAppend;
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// The cart commands.
 pub struct CartAggregate;

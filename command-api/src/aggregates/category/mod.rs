@@ -12,9 +12,9 @@ pub use decide::{Category, Command};
 
 use crate::aggregates::DomainError;
 use crate::error::{ApiError, FieldError};
-use crate::event_store::StreamAppend;
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// The admin's category commands.
 pub struct CategoryAggregate;

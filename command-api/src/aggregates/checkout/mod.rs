@@ -21,9 +21,9 @@ pub use decide::{Command, ProductSnapshot};
 use crate::aggregates::cart::{self, Cart};
 use crate::aggregates::DomainError;
 use crate::error::ApiError;
-use crate::event_store::StreamAppend;
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// `POST /api/v1/checkout/`.
 pub struct CheckoutAggregate;

@@ -15,9 +15,9 @@ pub use decide::{Command, Order, Status};
 
 use crate::aggregates::DomainError;
 use crate::error::ApiError;
-use crate::event_store::StreamAppend;
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// Pay, cancel, ship.
 pub struct OrderAggregate;

@@ -13,9 +13,9 @@ pub use decide::{Changes, Command, NewProduct, Product, MAX_STOCK};
 
 use crate::aggregates::DomainError;
 use crate::error::{ApiError, FieldError};
-use crate::event_store::StreamAppend;
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// The admin's product commands.
 pub struct ProductAggregate;

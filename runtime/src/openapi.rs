@@ -1,5 +1,4 @@
-//! The HTTP contract's common machinery, used by command-api and query-api (feature
-//! `openapi`).
+//! The HTTP contract's common machinery, used by command-api and query-api.
 //!
 //! - [`Documented`]: the router builder both programs build their routers with. A handler
 //!   is registered only through `utoipa_axum::routes!`, which takes its path and methods

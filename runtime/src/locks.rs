@@ -1,0 +1,54 @@
+//! Session advisory locks held on a connection of their own.
+//!
+//! A session-level lock must live on a real server connection: PgBouncer's transaction
+//! pooling would hand a pooled connection to someone else between statements. So the
+//! lock connection is opened from the direct URL (`DATABASE_DIRECT_URL`) when there is
+//! one, from the pool's settings otherwise, and the lock lives exactly as long as that
+//! connection: a killed holder's lock goes with its backend.
+//!
+//! Locks are server-wide and tests share one server, so every lock here is keyed by
+//! `(class, hashtext(current_database()))` unless the caller adds its own second key.
+
+use sqlx::{Connection, PgConnection, PgPool};
+
+/// How a program reaches PostgreSQL for a lock connection.
+#[derive(Clone)]
+pub enum LockTarget {
+    Url(String),
+    Options(Box<sqlx::postgres::PgConnectOptions>),
+}
+
+impl LockTarget {
+    /// The direct URL when configured, else the pool's own settings.
+    pub fn new(pool: &PgPool, direct_url: Option<&str>) -> Self {
+        match direct_url {
+            Some(url) => LockTarget::Url(url.to_owned()),
+            None => LockTarget::Options(Box::new((*pool.connect_options()).clone())),
+        }
+    }
+
+    /// A fresh connection of its own (never a pooled one).
+    pub async fn connect(&self) -> sqlx::Result<PgConnection> {
+        match self {
+            LockTarget::Url(url) => PgConnection::connect(url).await,
+            LockTarget::Options(options) => PgConnection::connect_with(options).await,
+        }
+    }
+}
+
+/// Takes the database-wide lock of `class` on a connection of its own: the connection
+/// (whose drop or close releases the lock), or `None` while someone else holds it.
+pub async fn try_exclusive(target: &LockTarget, class: i32) -> sqlx::Result<Option<PgConnection>> {
+    let mut conn = target.connect().await?;
+    let won: bool =
+        sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_database()))")
+            .bind(class)
+            .fetch_one(&mut conn)
+            .await?;
+    if won {
+        Ok(Some(conn))
+    } else {
+        let _ = conn.close().await;
+        Ok(None)
+    }
+}
