@@ -13,10 +13,13 @@
 //!   [`vitrine_contract::RecordedEvent`] mapping are here once;
 //! - [`locks`]: session advisory locks on a connection of their own (relay leadership,
 //!   the rebuild lock, partition ownership);
+//! - [`http`]: the one problem+json answer ([`http::Problem`], built from a
+//!   [`http::Kind`]) and the one request-tracking middleware ([`http::track`]);
 //! - [`openapi`]: the router builder that documents every route ([`openapi::Documented`]),
 //!   the problem+json schema in OpenAPI documents, the operation list tests compare.
 
 pub mod event_store;
+pub mod http;
 pub mod locks;
 pub mod openapi;
 pub mod telemetry;

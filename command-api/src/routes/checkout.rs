@@ -8,7 +8,7 @@ use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::checkout::CheckoutAggregate;
 use crate::auth::Shopper;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldProblem};
 use crate::extract::CommandHeaders;
 use crate::openapi::{CommandAnswer, CommandHeaderParams};
 use crate::pipeline::{execute, Caller, Context};
@@ -44,7 +44,7 @@ pub async fn checkout(
         return Err(ApiError::Rejected {
             detail: "checkout needs an Idempotency-Key header so that a retry cannot order twice"
                 .into(),
-            errors: vec![FieldError::new("Idempotency-Key", "required")],
+            errors: vec![FieldProblem::new("Idempotency-Key", "required")],
         });
     }
     let context = Context::bodyless(Caller::Session(session_id), headers);

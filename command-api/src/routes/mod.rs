@@ -11,11 +11,8 @@ pub mod orders;
 pub mod products;
 pub mod sessions;
 
-use std::time::Instant;
-
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::Router;
 use utoipa_axum::routes;
 use vitrine_runtime::openapi::Documented;
@@ -40,27 +37,6 @@ pub fn app(state: AppState) -> Router {
         .0
         .fallback(|| async { ApiError::NotFound("resource") })
         .layer(DefaultBodyLimit::max(limit))
-        .layer(middleware::from_fn(track))
+        .layer(middleware::from_fn(vitrine_runtime::http::track))
         .with_state(state)
-}
-
-/// Request count and latency per route (`vitrine_http_*`).
-async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
-    let started = Instant::now();
-    let res = next.run(req).await.into_response();
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", res.status().as_u16().to_string()),
-    ];
-    metrics::counter!("vitrine_http_requests_total", &labels).increment(1);
-    metrics::histogram!("vitrine_http_request_duration_seconds", &labels[..2])
-        .record(started.elapsed().as_secs_f64());
-    res
 }

@@ -49,7 +49,8 @@ pub fn router() -> Router<AppState> {
     documented()
         .0
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(http::track))
+        .layer(axum::middleware::from_fn(http::record_lookups))
+        .layer(axum::middleware::from_fn(vitrine_runtime::http::track))
 }
 
 async fn not_found() -> Response {

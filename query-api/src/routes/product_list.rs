@@ -47,7 +47,7 @@ fn category(raw: Option<&String>) -> Result<&str, ApiError> {
     )
 )]
 pub async fn list(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
-    let mut lk = Lookups::new("product_list");
+    let mut lk = Lookups::default();
     let result = async {
         let params = http::params(params)?;
         let category = category(params.get("category"))?;
