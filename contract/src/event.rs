@@ -352,32 +352,6 @@ impl Event {
     }
 }
 
-/// A URL-safe slug of a product or category name: lowercase ASCII letters and digits
-/// joined by single dashes.
-/// Whether `s` is a slug as every program accepts one: 1 to 100 characters of a-z, 0-9
-/// and `-` (what [`slugify`] makes).
-pub fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-pub fn slugify(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    while out.ends_with('-') {
-        out.pop();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,7 +402,15 @@ mod tests {
     }
 
     #[test]
-    fn slugs_are_lowercase_words_joined_by_dashes() {
-        assert_eq!(slugify("  Ultra Phone X (2026)! "), "ultra-phone-x-2026");
+    fn a_v1_product_created_reads_with_the_slug_of_its_name() {
+        let v1 = serde_json::json!({
+            "product_id": Uuid::nil(), "sku": "SKU-1", "name": "Travel Camera 3",
+            "description": "d", "price_cents": 100, "currency": "EUR",
+            "category_id": Uuid::nil(), "stock": 1, "image": null, "attributes": {}
+        });
+        match Event::from_parts("product_created", 1, v1).unwrap() {
+            Event::ProductCreated { slug, .. } => assert_eq!(slug, "travel-camera-3"),
+            other => panic!("decoded as {other:?}"),
+        }
     }
 }

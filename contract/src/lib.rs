@@ -10,7 +10,11 @@
 //! - [`envelope`]: a recorded event (position, stream, version, metadata) as stored and published;
 //! - [`read_model`]: Redis keys and PostgreSQL names of the read models, shared by projector and query-api;
 //! - [`session`]: signed anonymous-session tokens (issued by command-api, checked by query-api);
+//! - [`slug`]: URL-safe names of products and categories (made, checked, derived by the upcaster);
 //! - [`secret`]: a string that never prints.
+//!
+//! The module graph has no cycles: `envelope` → `event` → `upcast` → `slug`;
+//! `session` → `secret`; `read_model` stands alone.
 //!
 //! Pure data and functions: no I/O, no runtime. What the programs run on (telemetry,
 //! migrations, the event store's SQL, the HTTP machinery) is the `vitrine-runtime` crate.
@@ -20,6 +24,7 @@ pub mod event;
 pub mod read_model;
 pub mod secret;
 pub mod session;
+pub mod slug;
 pub mod upcast;
 
 pub use envelope::{Metadata, RecordedEvent};

@@ -18,7 +18,7 @@ use vitrine_contract::RecordedEvent;
 
 use crate::apply::{apply_live_batch, Incoming, PartitionOffset};
 use crate::partitions::{self, Ownership};
-use crate::store::DeadLetter;
+use crate::store::progress::DeadLetter;
 use crate::watchdog::{Health, Verdict, Watchdog};
 use crate::Config;
 

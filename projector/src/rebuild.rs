@@ -36,7 +36,8 @@ use vitrine_runtime::event_store;
 
 use crate::apply::{apply_batch, Incoming};
 use crate::render;
-use crate::store::{self, DocWrite, SearchRow};
+use crate::store;
+use crate::store::documents::{DocWrite, SearchRow};
 use crate::verify;
 use crate::versions;
 use crate::world::{ListId, World};
@@ -133,7 +134,7 @@ pub async fn rebuild(
         );
         versions::drop_version(pool, &mut redis, prefix, v, "failed").await?;
     }
-    let previous = store::live_version(pool).await?;
+    let previous = store::progress::live_version(pool).await?;
     let version = versions::claim_next(pool).await?;
     tracing::info!(previous, version, "rebuild started");
     match build(pool, &mut redis, redis_url, prefix, previous, version, opts).await {
@@ -346,7 +347,7 @@ async fn write_world(
 
     let revs = {
         let mut conn = pool.acquire().await?;
-        store::next_revs(&mut conn, docs.len()).await?
+        store::documents::next_revs(&mut conn, docs.len()).await?
     };
     let writes: Vec<DocWrite> = docs
         .into_iter()
@@ -361,22 +362,22 @@ async fn write_world(
     let postgres = async {
         for chunk in streams.chunks(CHUNK) {
             let mut tx = pool.begin().await?;
-            store::save_entities(&mut tx, version, world, chunk).await?;
+            store::entities::save_entities(&mut tx, version, world, chunk).await?;
             tx.commit().await?;
         }
         for chunk in writes.chunks(CHUNK) {
             let mut tx = pool.begin().await?;
-            store::write_pg_docs(&mut tx, version, chunk).await?;
+            store::documents::write_pg_docs(&mut tx, version, chunk).await?;
             tx.commit().await?;
         }
         let mut tx = pool.begin().await?;
         for chunk in search.chunks(CHUNK) {
-            store::write_search(&mut tx, version, chunk, &[]).await?;
+            store::documents::write_search(&mut tx, version, chunk, &[]).await?;
         }
         for (slug, pages) in &lists {
-            store::set_list_page_count(&mut tx, version, slug, *pages).await?;
+            store::documents::set_list_page_count(&mut tx, version, slug, *pages).await?;
         }
-        store::record_progress(&mut tx, version, last_position, false).await?;
+        store::progress::record_progress(&mut tx, version, last_position, false).await?;
         tx.commit().await?;
         Ok::<_, anyhow::Error>(())
     };
@@ -384,7 +385,7 @@ async fn write_world(
     let mut redis_conn = redis.clone();
     let hot = async {
         for chunk in writes.chunks(CHUNK) {
-            store::write_redis_docs(&mut redis_conn, &keys, chunk).await?;
+            store::redis_docs::write_redis_docs(&mut redis_conn, &keys, chunk).await?;
         }
         Ok::<_, anyhow::Error>(())
     };

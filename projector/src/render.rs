@@ -13,22 +13,8 @@ use vitrine_contract::OrderLine;
 
 use crate::world::{ListId, Order, OrderStatus, Product, World};
 
-/// Products at or below this stock are `low_stock`.
-pub const LOW_STOCK: i32 = 5;
 /// Recommendations per product.
 pub const RECS_LIMIT: usize = 10;
-
-pub fn stock_status(p: &Product) -> &'static str {
-    if p.discontinued {
-        "discontinued"
-    } else if p.stock <= 0 {
-        "out_of_stock"
-    } else if p.stock <= LOW_STOCK {
-        "low_stock"
-    } else {
-        "in_stock"
-    }
-}
 
 fn to_string<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -76,7 +62,7 @@ pub fn product(world: &World, id: Uuid) -> Option<String> {
         currency: &p.currency,
         category,
         stock: p.stock,
-        stock_status: stock_status(p),
+        stock_status: p.stock_status(),
         image_url: p.image.as_deref(),
         attributes: &p.attributes,
     }))
@@ -102,7 +88,7 @@ pub fn list_item<'a>(world: &'a World, p: &'a Product) -> ListItem<'a> {
         price_cents: p.price_cents,
         currency: &p.currency,
         image_url: p.image.as_deref(),
-        stock_status: stock_status(p),
+        stock_status: p.stock_status(),
         category_slug: world
             .categories
             .get(&p.category_id)
@@ -396,7 +382,7 @@ struct RecsDoc<'a> {
 
 /// Up to [`RECS_LIMIT`] products most often in the same non-cancelled orders as `id`
 /// (score = number of such orders, given in `scores`: from [`co_purchases`] for a whole
-/// world, from `store::co_purchase_scores` on the live path), ties by id; discontinued
+/// world, from `store::dependents::co_purchase_scores` on the live path), ties by id; discontinued
 /// products are left out. `None` when the product is unknown.
 pub fn recommendations_from(
     world: &World,

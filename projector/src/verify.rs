@@ -231,7 +231,7 @@ pub async fn verify_at(
     let in_pg = pg_docs(pool, version, None).await?;
     let keys = RedisKeys::new(prefix, version);
     let mut conn = redis_conn(redis_url).await?;
-    let redis_keys = store::scan_keys(&mut conn, &keys.pattern()).await?;
+    let redis_keys = store::redis_docs::scan_keys(&mut conn, &keys.pattern()).await?;
     let in_redis = read_redis(&mut conn, &redis_keys, &keys.key(""))
         .await?
         .docs;
@@ -377,7 +377,7 @@ pub async fn check(
     let world = fold_at(pool, None).await?;
     let expected = render::all_docs(&world);
     let in_pg = pg_docs(pool, version, None).await?;
-    let redis_keys = store::scan_keys(&mut conn, &keys.pattern()).await?;
+    let redis_keys = store::redis_docs::scan_keys(&mut conn, &keys.pattern()).await?;
     let scan = read_redis(&mut conn, &redis_keys, &strip).await?;
     let chosen = sample(
         expected

@@ -143,7 +143,10 @@ pub async fn drop_version<C: ConnectionLike>(
     tx.commit().await?;
     let keys = RedisKeys::new(prefix, version);
     let mut removed = 0u64;
-    for chunk in store::scan_keys(redis, &keys.pattern()).await?.chunks(1000) {
+    for chunk in store::redis_docs::scan_keys(redis, &keys.pattern())
+        .await?
+        .chunks(1000)
+    {
         let n: u64 = redis::cmd("UNLINK").arg(chunk).query_async(redis).await?;
         removed += n;
     }

@@ -17,7 +17,7 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use uuid::Uuid;
-use vitrine_contract::event::slugify;
+use vitrine_contract::slug::slugify;
 use vitrine_contract::{Event, Metadata, OrderLine, StreamId};
 use vitrine_runtime::event_store::{self, EventRows};
 

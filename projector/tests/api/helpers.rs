@@ -111,7 +111,9 @@ impl Harness {
 
     /// Every live document in PostgreSQL, key → bytes.
     pub async fn all_docs(&self) -> Vec<(String, String)> {
-        projector::store::pg_docs(&self.db.pool, 1).await.unwrap()
+        projector::store::documents::pg_docs(&self.db.pool, 1)
+            .await
+            .unwrap()
     }
 }
 
@@ -119,7 +121,7 @@ pub fn category(id: Uuid, name: &str, parent_id: Option<Uuid>) -> Event {
     Event::CategoryCreated {
         category_id: id,
         name: name.into(),
-        slug: vitrine_contract::event::slugify(name),
+        slug: vitrine_contract::slug::slugify(name),
         parent_id,
     }
 }
@@ -128,7 +130,7 @@ pub fn product(id: Uuid, name: &str, price_cents: i64, category_id: Uuid, stock:
     Event::ProductCreated {
         product_id: id,
         sku: format!("SKU-{}", &id.simple().to_string()[24..]),
-        slug: vitrine_contract::event::slugify(name),
+        slug: vitrine_contract::slug::slugify(name),
         name: name.into(),
         description: format!("All about {name}"),
         price_cents,

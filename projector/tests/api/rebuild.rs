@@ -361,7 +361,9 @@ fn redis_url() -> String {
 }
 
 async fn live_version(pool: &PgPool) -> i32 {
-    projector::store::live_version(pool).await.unwrap()
+    projector::store::progress::live_version(pool)
+        .await
+        .unwrap()
 }
 
 async fn status_of(pool: &PgPool, version: i32) -> Option<String> {
@@ -824,7 +826,9 @@ async fn a_rebuild_killed_halfway_leaves_the_live_version_serving_and_a_second_r
     assert!(recs.len() > 2_000, "a few thousand events: {}", recs.len());
     project_live(&mut h, &recs).await;
     assert_verified(&pool, &h.prefix, 1).await;
-    let live_docs = projector::store::pg_docs(&pool, 1).await.unwrap();
+    let live_docs = projector::store::documents::pg_docs(&pool, 1)
+        .await
+        .unwrap();
     let live_keys = redis_keys(&h.prefix, 1).await;
     let some_product = format!("product:{}", catalog[17].0);
     let product_before = doc_at(&pool, &h.prefix, 1, &some_product).await.unwrap();
@@ -854,7 +858,9 @@ async fn a_rebuild_killed_halfway_leaves_the_live_version_serving_and_a_second_r
     // the live version is untouched and still reads
     assert_eq!(live_version(&pool).await, 1);
     assert_eq!(
-        projector::store::pg_docs(&pool, 1).await.unwrap(),
+        projector::store::documents::pg_docs(&pool, 1)
+            .await
+            .unwrap(),
         live_docs
     );
     assert_eq!(redis_keys(&h.prefix, 1).await, live_keys);
@@ -909,7 +915,7 @@ async fn a_rebuild_killed_halfway_leaves_the_live_version_serving_and_a_second_r
     assert_verified(&pool, &h.prefix, report.version).await;
     // the same documents as the live version had, byte for byte
     assert_eq!(
-        projector::store::pg_docs(&pool, report.version)
+        projector::store::documents::pg_docs(&pool, report.version)
             .await
             .unwrap(),
         live_docs
@@ -1150,10 +1156,11 @@ async fn operator_commands_refuse_a_database_or_redis_prefix_that_is_not_the_sto
 
     // another store's database pointed at this prefix: refused, nothing removed
     let b = Harness::new().await;
-    let keys_before = projector::store::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
-        .await
-        .unwrap()
-        .len();
+    let keys_before =
+        projector::store::redis_docs::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
+            .await
+            .unwrap()
+            .len();
     for args in [
         &["rebuild", "--grace-seconds", "0"][..],
         &["drop-version", "1"][..],
@@ -1163,10 +1170,11 @@ async fn operator_commands_refuse_a_database_or_redis_prefix_that_is_not_the_sto
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("belong to store"), "{args:?}: {err}");
     }
-    let keys_after = projector::store::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
-        .await
-        .unwrap()
-        .len();
+    let keys_after =
+        projector::store::redis_docs::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
+            .await
+            .unwrap()
+            .len();
     assert_eq!(keys_before, keys_after);
 
     // a store with no history has nothing to rebuild from; the live version is not dropped

@@ -22,7 +22,7 @@ fn category(raw: Option<&String>) -> Result<&str, ApiError> {
     let Some(slug) = raw else {
         return Ok(ALL_PRODUCTS);
     };
-    if vitrine_contract::event::is_slug(slug) {
+    if vitrine_contract::slug::is_slug(slug) {
         Ok(slug)
     } else {
         Err(ApiError::bad(
