@@ -1,6 +1,14 @@
 //! `TestApp`: the real command-api on a fresh database and a topic of its own, served on
-//! 127.0.0.1:0 with its relay running, plus helpers that speak HTTP to it.
+//! 127.0.0.1:0 with its relay running, plus helpers that speak HTTP to it
+//! (`app.post("/api/v1/cart/").bearer(&token).json(body).await`).
+//!
+//! The `e2e` crate's tests include this file too (`#[path]`), so the cross-program tests
+//! start command-api exactly as these do; test code stays out of every program.
+#![allow(dead_code)]
 
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use reqwest::header::HeaderMap;
@@ -16,23 +24,99 @@ use command_api::AppState;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 
-/// One HTTP answer: status, headers, JSON body (`Value::Null` when not JSON).
+/// One HTTP answer: status, headers, JSON body (`Value::Null` when not JSON) and the
+/// body as text.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
+    pub text: String,
 }
 
 impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+    pub async fn from(res: reqwest::Response) -> Self {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.unwrap_or_default();
+        Self {
+            status,
+            headers,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// A header's value, `""` when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// The JSON body; panics (naming the status and body) when it is not JSON.
+    pub fn json(&self) -> Value {
+        assert!(
+            !self.body.is_null(),
+            "JSON body ({}): {}",
+            self.status,
+            self.text
+        );
+        self.body.clone()
+    }
+}
+
+/// A request being built; `.await` sends it.
+pub struct Call(reqwest::RequestBuilder);
+
+impl Call {
+    pub fn new(client: &reqwest::Client, method: Method, url: String) -> Self {
+        Self(client.request(method, url))
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        Self(self.0.bearer_auth(token))
+    }
+
+    /// As the admin (`ADMIN_TOKEN`).
+    pub fn admin(self) -> Self {
+        self.bearer(ADMIN_TOKEN)
+    }
+
+    pub fn json(self, body: Value) -> Self {
+        Self(self.0.json(&body))
+    }
+
+    pub fn header(self, name: &str, value: &str) -> Self {
+        Self(self.0.header(name, value))
+    }
+
+    pub fn headers(self, headers: &[(&str, &str)]) -> Self {
+        headers
+            .iter()
+            .fold(self, |call, (name, value)| call.header(name, value))
+    }
+
+    pub async fn send(self) -> Reply {
+        Reply::from(self.0.send().await.expect("the program answers")).await
+    }
+}
+
+impl IntoFuture for Call {
+    type Output = Reply;
+    type IntoFuture = Pin<Box<dyn Future<Output = Reply> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
     }
 }
 
 pub struct TestApp {
+    pub addr: SocketAddr,
     pub base_url: String,
     pub pool: PgPool,
+    pub database_url: String,
     pub topic: String,
     pub config: Config,
     /// The relay serving this app (None when spawned without one).
@@ -83,8 +167,10 @@ impl TestApp {
         });
         let relay = relay.then(|| Relay::spawn(config.relay.clone(), db.pool.clone()));
         Self {
+            addr,
             base_url: format!("http://{addr}"),
             pool: db.pool,
+            database_url: db.url,
             topic,
             config,
             relay,
@@ -106,45 +192,37 @@ impl TestApp {
         &self.client
     }
 
-    /// Any request: optional bearer token, JSON body and extra headers.
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        Self::reply(req.send().await.expect("command-api answers")).await
+    /// A request to this app: `app.call(Method::PUT, path).admin().json(body).await`.
+    pub fn call(&self, method: Method, path: &str) -> Call {
+        Call::new(&self.client, method, self.url(path))
     }
 
-    pub async fn reply(res: reqwest::Response) -> Reply {
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.bytes().await.unwrap_or_default();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
-        }
+    pub fn get(&self, path: &str) -> Call {
+        self.call(Method::GET, path)
     }
 
+    pub fn post(&self, path: &str) -> Call {
+        self.call(Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> Call {
+        self.call(Method::PATCH, path)
+    }
+
+    pub fn put(&self, path: &str) -> Call {
+        self.call(Method::PUT, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call {
+        self.call(Method::DELETE, path)
+    }
+
+    /// As the admin, with an optional JSON body.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.request(method, path, Some(ADMIN_TOKEN), body, &[])
-            .await
+        self.shopper(ADMIN_TOKEN, method, path, body).await
     }
 
+    /// With `token`, with an optional JSON body.
     pub async fn shopper(
         &self,
         token: &str,
@@ -152,14 +230,16 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
-        self.request(method, path, Some(token), body, &[]).await
+        let call = self.call(method, path).bearer(token);
+        match body {
+            Some(body) => call.json(body).await,
+            None => call.await,
+        }
     }
 
     /// A new shopper session: `(session id, token)`.
     pub async fn new_session(&self) -> (Uuid, String) {
-        let r = self
-            .request(Method::POST, "/api/v1/sessions/", None, None, &[])
-            .await;
+        let r = self.post("/api/v1/sessions/").await;
         assert_eq!(r.status, StatusCode::CREATED, "session: {:?}", r.body);
         let id = r.body["session_id"]
             .as_str()
@@ -221,14 +301,10 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::OK, "add to cart: {:?}", r.body);
         let key = Uuid::now_v7().to_string();
-        self.request(
-            Method::POST,
-            "/api/v1/checkout/",
-            Some(token),
-            None,
-            &[("Idempotency-Key", &key)],
-        )
-        .await
+        self.post("/api/v1/checkout/")
+            .bearer(token)
+            .header("Idempotency-Key", &key)
+            .await
     }
 
     pub async fn event_count(&self) -> i64 {
