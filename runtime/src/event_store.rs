@@ -14,6 +14,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
+use sqlx::Postgres;
 use sqlx::{Arguments, PgConnection, PgExecutor};
 use vitrine_contract::{Event, Metadata, RecordedEvent, StreamId};
 
@@ -253,17 +254,21 @@ pub async fn insert_returning<'c>(
 // ---------------------------------------------------------------------------------------
 // Reading
 
+/// Runs a `SELECT` of [`select`] with its parameters bound.
+async fn fetch<'c, 'q>(
+    conn: impl PgExecutor<'c>,
+    query: sqlx::query::QueryAs<'q, Postgres, Row, PgArguments>,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    Ok(recorded(query.fetch_all(conn).await?))
+}
+
 /// Every event of `stream`, in version order.
 pub async fn read_stream<'c>(
     conn: impl PgExecutor<'c>,
     stream: &StreamId,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let sql = select("WHERE stream_id = $1 ORDER BY version");
-    let rows = sqlx::query_as::<_, Row>(&sql)
-        .bind(stream.to_string())
-        .fetch_all(conn)
-        .await?;
-    Ok(recorded(rows))
+    fetch(conn, sqlx::query_as(&sql).bind(stream.to_string())).await
 }
 
 /// Versions `(after, upto]` of a stream, in version order (to fill a gap in what was
@@ -276,13 +281,11 @@ pub async fn read_stream_range<'c>(
     upto: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let sql = select("WHERE stream_id = $1 AND version > $2 AND version <= $3 ORDER BY version");
-    let rows = sqlx::query_as::<_, Row>(&sql)
-        .bind(stream)
-        .bind(after)
-        .bind(upto)
-        .fetch_all(conn)
-        .await?;
-    Ok(recorded(rows))
+    fetch(
+        conn,
+        sqlx::query_as(&sql).bind(stream).bind(after).bind(upto),
+    )
+    .await
 }
 
 /// At most `limit` events after position `after`, in position order (keyset pages).
@@ -292,12 +295,7 @@ pub async fn read_page<'c>(
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let sql = select("WHERE position > $1 ORDER BY position LIMIT $2");
-    let rows = sqlx::query_as::<_, Row>(&sql)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    Ok(recorded(rows))
+    fetch(conn, sqlx::query_as(&sql).bind(after).bind(limit)).await
 }
 
 /// The events visible in a `pg_snapshot` (text form), in position order.
@@ -306,11 +304,7 @@ pub async fn read_visible_in<'c>(
     snapshot: &str,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let sql = select("WHERE pg_visible_in_snapshot(tx_id, $1::pg_snapshot) ORDER BY position");
-    let rows = sqlx::query_as::<_, Row>(&sql)
-        .bind(snapshot)
-        .fetch_all(conn)
-        .await?;
-    Ok(recorded(rows))
+    fetch(conn, sqlx::query_as(&sql).bind(snapshot)).await
 }
 
 /// The events whose transactions committed after snapshot `since` and before snapshot
@@ -326,20 +320,13 @@ pub async fn read_committed_between<'c>(
            AND NOT pg_visible_in_snapshot(tx_id, $1::pg_snapshot)
          ORDER BY position",
     );
-    let rows = sqlx::query_as::<_, Row>(&sql)
-        .bind(since)
-        .bind(now)
-        .fetch_all(conn)
-        .await?;
-    Ok(recorded(rows))
+    fetch(conn, sqlx::query_as(&sql).bind(since).bind(now)).await
 }
 
 /// Every event, in position order (for a whole-history fold).
 pub async fn read_all<'c>(conn: impl PgExecutor<'c>) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, Row>(&select("ORDER BY position"))
-        .fetch_all(conn)
-        .await?;
-    Ok(recorded(rows))
+    let sql = select("ORDER BY position");
+    fetch(conn, sqlx::query_as(&sql)).await
 }
 
 /// The first `limit` events waiting in the outbox, in position order (the relay's batch).
@@ -352,9 +339,5 @@ pub async fn read_outbox<'c>(
          FROM (SELECT position FROM outbox ORDER BY position LIMIT $1) queued
          JOIN events USING (position) ORDER BY position"
     );
-    let rows = sqlx::query_as::<_, Row>(&sql)
-        .bind(limit)
-        .fetch_all(conn)
-        .await?;
-    Ok(recorded(rows))
+    fetch(conn, sqlx::query_as(&sql).bind(limit)).await
 }

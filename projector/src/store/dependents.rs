@@ -22,17 +22,13 @@ pub async fn products_in(
     version: i32,
     categories: &[Uuid],
 ) -> sqlx::Result<Vec<Uuid>> {
-    if categories.is_empty() {
-        return Ok(vec![]);
-    }
-    let ids: Vec<(String,)> = sqlx::query_as(
-        "SELECT stream_id FROM rm_entities WHERE rm_version = $1 AND kind = 'product' AND category_id = ANY($2)",
+    entities_where(
+        tx,
+        version,
+        "kind = 'product' AND category_id = ANY($2)",
+        categories,
     )
-    .bind(version)
-    .bind(categories)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(entity_ids(ids))
+    .await
 }
 
 /// Session ids of the carts holding any of `products`.
@@ -41,17 +37,27 @@ pub async fn carts_with(
     version: i32,
     products: &[Uuid],
 ) -> sqlx::Result<Vec<Uuid>> {
-    if products.is_empty() {
+    entities_where(tx, version, "kind = 'cart' AND product_ids && $2", products).await
+}
+
+/// The entity ids of the rows of `version` matching `filter` (`$2` is `ids`); none for
+/// no ids.
+async fn entities_where(
+    tx: &mut PgConnection,
+    version: i32,
+    filter: &str,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<Uuid>> {
+    if ids.is_empty() {
         return Ok(vec![]);
     }
-    let ids: Vec<(String,)> = sqlx::query_as(
-        "SELECT stream_id FROM rm_entities WHERE rm_version = $1 AND kind = 'cart' AND product_ids && $2",
-    )
-    .bind(version)
-    .bind(products)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(entity_ids(ids))
+    let sql = format!("SELECT stream_id FROM rm_entities WHERE rm_version = $1 AND {filter}");
+    let rows: Vec<(String,)> = sqlx::query_as(&sql)
+        .bind(version)
+        .bind(ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(entity_ids(rows))
 }
 
 /// Every product in an order together with any of `products`.
