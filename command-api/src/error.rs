@@ -26,6 +26,10 @@ pub enum ApiError {
     /// 400: the body is not JSON at all.
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// 400: a well-formed request about something this store does not have (a payment
+    /// callback naming an unknown order).
+    #[error("bad request: {0}")]
+    BadRequest(String),
     /// 401: no token or a bad one.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
@@ -83,7 +87,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::Malformed(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -99,6 +103,7 @@ impl ApiError {
         let status = self.status();
         let (kind, title) = match self {
             ApiError::Malformed(_) => ("malformed-json", "Malformed request body"),
+            ApiError::BadRequest(_) => ("bad-request", "Bad request"),
             ApiError::Unauthorized(_) => ("unauthorized", "Missing or invalid credentials"),
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict { .. } => ("conflict", "Conflict"),
@@ -110,7 +115,7 @@ impl ApiError {
             ApiError::Internal(_) => ("could-not-record", "The command could not be recorded"),
         };
         let (detail, errors) = match self {
-            ApiError::Malformed(d) => (d.clone(), vec![]),
+            ApiError::Malformed(d) | ApiError::BadRequest(d) => (d.clone(), vec![]),
             ApiError::Unauthorized(d) => ((*d).to_owned(), vec![]),
             ApiError::NotFound(what) => (format!("no such {what}"), vec![]),
             ApiError::Conflict { detail, errors, .. } | ApiError::Rejected { detail, errors } => {

@@ -9,6 +9,7 @@
 //! - [`upcast`]: old event shapes lifted to the current one when read;
 //! - [`envelope`]: a recorded event (position, stream, version, metadata) as stored and published;
 //! - [`read_model`]: Redis keys and PostgreSQL names of the read models, shared by projector and query-api;
+//! - [`payment`]: the payment provider's signed webhook (scheme, event shape, a fake provider);
 //! - [`session`]: signed anonymous-session tokens (issued by command-api, checked by query-api);
 //! - [`secret`]: a string that never prints;
 //! - `openapi` (feature `openapi`): the router builder that documents every route, and the
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod event;
 #[cfg(feature = "openapi")]
 pub mod openapi;
+pub mod payment;
 pub mod read_model;
 pub mod secret;
 pub mod session;

@@ -129,6 +129,11 @@ impl CommandApi {
         let topic = vitrine_testkit::unique_topic(config.relay.kafka_partitions).await;
         config.database_url = db.url.clone();
         config.admin_token = vitrine_contract::secret::Secret::new(ADMIN_TOKEN);
+        config.orders.payment_webhook_secret = Some(vitrine_contract::secret::Secret::new(
+            "e2e-payment-webhook-secret-0123456789",
+        ));
+        // The read-your-writes test grows one cart line by one unit per command, 50 times.
+        config.orders.max_line_quantity = 999;
         config.relay.kafka_brokers = vitrine_testkit::kafka_brokers();
         config.relay.kafka_topic = topic.clone();
         config.listen_addr = "127.0.0.1:0".into();
