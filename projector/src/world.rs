@@ -60,6 +60,22 @@ pub enum OrderStatus {
     Paid,
     Shipped,
     Cancelled,
+    /// Unpaid past its deadline; its stock returned.
+    Expired,
+}
+
+/// The order's current payment attempt, as the provider reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// No payment started.
+    #[default]
+    None,
+    /// Started; the provider has not confirmed it yet.
+    Pending,
+    Paid,
+    /// The provider reported a failure; a new attempt may start.
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,14 +87,21 @@ pub struct Order {
     pub total_cents: i64,
     pub currency: String,
     pub payment_reference: Option<String>,
+    /// Entities stored before payments were confirmed by the provider lack it.
+    #[serde(default)]
+    pub payment_status: PaymentStatus,
+    /// When the order expires unpaid (none for orders placed before deadlines).
+    #[serde(default)]
+    pub pay_by: Option<String>,
     pub placed_at: String,
     pub placed_position: i64,
 }
 
 impl Order {
-    /// Cancelled orders never became a purchase: they do not count as co-purchases.
+    /// Cancelled and expired orders never became a purchase: they do not count as
+    /// co-purchases.
     pub fn counts_for_recommendations(&self) -> bool {
-        self.status != OrderStatus::Cancelled
+        !matches!(self.status, OrderStatus::Cancelled | OrderStatus::Expired)
     }
 }
 
@@ -348,6 +371,7 @@ impl World {
                 lines,
                 total_cents,
                 currency,
+                pay_by,
             } => {
                 self.orders.insert(
                     *order_id,
@@ -359,6 +383,8 @@ impl World {
                         total_cents: *total_cents,
                         currency: currency.clone(),
                         payment_reference: None,
+                        payment_status: PaymentStatus::None,
+                        pay_by: pay_by.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
                         placed_at: meta
                             .recorded_at
                             .to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -374,6 +400,7 @@ impl World {
             } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
                     o.status = OrderStatus::Paid;
+                    o.payment_status = PaymentStatus::Paid;
                     o.payment_reference = Some(payment_reference.clone());
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                 }
@@ -384,9 +411,21 @@ impl World {
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                 }
             }
-            Event::OrderCancelled { order_id } => {
+            Event::PaymentStarted { order_id, .. } | Event::PaymentFailed { order_id, .. } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Cancelled;
+                    o.payment_status = match event {
+                        Event::PaymentStarted { .. } => PaymentStatus::Pending,
+                        _ => PaymentStatus::Failed,
+                    };
+                    touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
+                }
+            }
+            Event::OrderCancelled { order_id } | Event::OrderExpired { order_id } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = match event {
+                        Event::OrderCancelled { .. } => OrderStatus::Cancelled,
+                        _ => OrderStatus::Expired,
+                    };
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                     touches.extend(o.lines.iter().map(|l| Touch::Recs(l.product_id)));
                 }
@@ -426,9 +465,12 @@ impl World {
             | Event::CartItemRemoved { product_id, .. } => vec![*product_id],
             Event::OrderPlaced { lines, .. } => lines.iter().map(|l| l.product_id).collect(),
             Event::CartCheckedOut { .. }
+            | Event::PaymentStarted { .. }
+            | Event::PaymentFailed { .. }
             | Event::OrderPaid { .. }
             | Event::OrderShipped { .. }
-            | Event::OrderCancelled { .. } => vec![],
+            | Event::OrderCancelled { .. }
+            | Event::OrderExpired { .. } => vec![],
         }
     }
 
