@@ -58,6 +58,10 @@ echo "up: pgbouncer on $PGBOUNCER_PORT (transaction pooling)"
 previous() { [ -f "$STORE_ENV" ] && env -i bash -c "set -a; . '$STORE_ENV'; printf '%s' \"\${$1:-}\"" || true; }
 session_secret=${SESSION_SECRET:-$(previous SESSION_SECRET)}
 admin_token=${ADMIN_TOKEN:-$(previous ADMIN_TOKEN)}
+# The payment provider's webhook secret: command-api refuses to start without one of at
+# least 32 characters, so a random one is made once and kept (docs/security.md).
+payment_webhook_secret=${PAYMENT_WEBHOOK_SECRET:-$(previous PAYMENT_WEBHOOK_SECRET)}
+[ -n "$payment_webhook_secret" ] || payment_webhook_secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 umask_was=$(umask); umask 077
 cat >"$STORE_ENV.next" <<ENV
 # The running Vitrine store's environment, written by deploy/up.sh. Operators:
@@ -73,6 +77,7 @@ KAFKA_TOPIC='vitrine.events'
 KAFKA_PARTITIONS='$KAFKA_PARTITIONS'
 SESSION_SECRET='${session_secret:-dev-session-secret}'
 ADMIN_TOKEN='${admin_token:-dev-admin-token}'
+PAYMENT_WEBHOOK_SECRET='$payment_webhook_secret'
 NGINX_PORT='$NGINX_PORT'
 COMMAND_API_PORT_MIN='$COMMAND_API_PORT_MIN'
 COMMAND_API_PORT_MAX='$COMMAND_API_PORT_MAX'

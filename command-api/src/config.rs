@@ -48,7 +48,83 @@ pub struct Config {
     #[arg(long, env = "IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
     pub idempotency_ttl_hours: u64,
     #[command(flatten)]
+    pub orders: OrderConfig,
+    #[command(flatten)]
     pub relay: RelayConfig,
+}
+
+/// Payments, payment deadlines and the per-session limits (docs/security.md).
+#[derive(Debug, Clone, Args)]
+pub struct OrderConfig {
+    /// The secret the payment provider signs its callbacks with (at least 32
+    /// characters). Required to serve; never printed.
+    #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: Option<Secret>,
+    /// How far a callback's signed timestamp may be from this clock, in seconds.
+    #[arg(long, env = "PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default_value_t = 300)]
+    pub payment_webhook_tolerance_seconds: u64,
+    /// An unpaid order expires this long after it was placed and its stock returns:
+    /// `30m`, `90s`, `2h`, or plain seconds.
+    #[arg(long, env = "ORDER_PAYMENT_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub order_payment_timeout: Duration,
+    /// How often each instance looks for orders past their deadline, in milliseconds.
+    #[arg(long, env = "ORDER_DEADLINE_POLL_MS", default_value_t = 1000)]
+    pub order_deadline_poll_ms: u64,
+    /// Unpaid orders one session may hold at once; a checkout beyond it is a 409.
+    #[arg(long, env = "MAX_OPEN_ORDERS_PER_SESSION", default_value_t = 3,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_open_orders: i64,
+    /// Units of one product a cart line (and so an order line) may hold, 1 to 999.
+    #[arg(long, env = "MAX_LINE_QUANTITY", default_value_t = 10,
+          value_parser = clap::value_parser!(i32).range(1..=999))]
+    pub max_line_quantity: i32,
+}
+
+impl OrderConfig {
+    /// Refuses to serve without a usable webhook secret: payments could not be confirmed,
+    /// or anyone who guessed a short one could confirm them.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match &self.payment_webhook_secret {
+            None => anyhow::bail!(
+                "PAYMENT_WEBHOOK_SECRET is not set: the payment provider's callbacks could not be verified"
+            ),
+            Some(s) if s.expose().len() < vitrine_contract::payment::MIN_SECRET_LEN => {
+                anyhow::bail!(
+                    "PAYMENT_WEBHOOK_SECRET is shorter than {} characters",
+                    vitrine_contract::payment::MIN_SECRET_LEN
+                )
+            }
+            Some(_) => Ok(()),
+        }
+    }
+    pub fn deadline_poll(&self) -> Duration {
+        Duration::from_millis(self.order_deadline_poll_ms)
+    }
+    pub fn webhook_tolerance(&self) -> Duration {
+        Duration::from_secs(self.payment_webhook_tolerance_seconds)
+    }
+}
+
+/// `90s`, `30m`, `2h` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m or 2h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("the duration must be at least one second".into());
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 /// What the outbox relay needs; broker-specific settings stay here (production runs Apache Kafka).
@@ -101,5 +177,34 @@ impl Config {
     /// The defaults, as if no variable were set (tests override fields).
     pub fn defaults() -> Self {
         Cli::parse_from(["command-api"]).config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_seconds_minutes_hours_or_a_bare_number() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn the_webhook_secret_is_required_long_and_never_printed() {
+        let mut orders = Config::defaults().orders;
+        orders.payment_webhook_secret = None;
+        assert!(orders.check().is_err());
+        orders.payment_webhook_secret = Some(Secret::new("short"));
+        assert!(orders.check().is_err());
+        let long = "x".repeat(32);
+        orders.payment_webhook_secret = Some(Secret::new(long.clone()));
+        assert!(orders.check().is_ok());
+        assert!(!format!("{orders:?}").contains(&long));
     }
 }

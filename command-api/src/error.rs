@@ -13,6 +13,10 @@ pub enum ApiError {
     /// 400: the body is not JSON at all.
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// 400: a well-formed request about something this store does not have (a payment
+    /// callback naming an unknown order).
+    #[error("bad request: {0}")]
+    BadRequest(String),
     /// 401: no token or a bad one.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
@@ -86,6 +90,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         match self {
             ApiError::Malformed(detail) => Problem::new(Kind::MalformedJson, detail.clone()),
+            ApiError::BadRequest(detail) => Problem::new(Kind::BadRequest, detail.clone()),
             ApiError::Unauthorized(detail) => {
                 Problem::new(Kind::Unauthorized, *detail).www_authenticate("Bearer")
             }

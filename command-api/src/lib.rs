@@ -19,7 +19,9 @@
 //! - [`extract`], [`auth`], [`error`], [`response`]: request parsing, callers, problem+json, answers;
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (committed as
 //!   `docs/openapi/command-api.json` for query-api to serve);
-//! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows).
+//! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows);
+//! - [`payments`]: the payment provider's webhook secret and signature check;
+//! - [`deadlines`]: the process manager that expires unpaid orders (durable timers).
 //!
 //! The tests (`tests/api/`) start this app on a fresh database and topic; the
 //! cross-program tests are in the `e2e` crate.
@@ -27,11 +29,13 @@
 pub mod aggregates;
 pub mod auth;
 pub mod config;
+pub mod deadlines;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod outbox;
+pub mod payments;
 pub mod pipeline;
 pub mod response;
 pub mod routes;
@@ -85,12 +89,14 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Migrates, starts the relay and serves until `shutdown` resolves, draining in-flight requests.
+/// Migrates, starts the relay and the deadline loop and serves until `shutdown`
+/// resolves, draining in-flight requests. Refuses to start without a webhook secret.
 pub async fn run(
     config: Config,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.orders.check()?;
     let pool = connect(&config).await?;
     migrate(&pool, &config).await?;
     let relay = outbox::Relay::spawn(config.relay.clone(), pool.clone());
@@ -100,11 +106,13 @@ pub async fn run(
         std::time::Duration::from_secs(600),
     ));
     let state = AppState::new(pool, config, vitrine_runtime::telemetry::install_metrics());
+    let deadlines = deadlines::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "command-api listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     relay.abort();
     expiry.abort();
+    deadlines.abort();
     Ok(())
 }

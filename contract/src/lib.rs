@@ -9,6 +9,7 @@
 //! - [`upcast`]: old event shapes lifted to the current one when read;
 //! - [`envelope`]: a recorded event (position, stream, version, metadata) as stored and published;
 //! - [`read_model`]: Redis keys and PostgreSQL names of the read models, shared by projector and query-api;
+//! - [`payment`]: the payment provider's signed webhook (scheme, event shape, a fake provider);
 //! - [`session`]: signed anonymous-session tokens (issued by command-api, checked by query-api);
 //! - [`slug`]: URL-safe names of products and categories (made, checked, derived by the upcaster);
 //! - [`secret`]: a string that never prints.
@@ -21,6 +22,7 @@
 
 pub mod envelope;
 pub mod event;
+pub mod payment;
 pub mod read_model;
 pub mod secret;
 pub mod session;

@@ -21,6 +21,7 @@ pub fn upcast(event_type: &str, schema_version: i32, mut payload: Value) -> Valu
 fn step(event_type: &str, from: i32) -> Option<fn(Value) -> Value> {
     match (event_type, from) {
         ("product_created", 1) => Some(product_created_v1_to_v2),
+        ("order_placed", 1) => Some(order_placed_v1_to_v2),
         _ => None,
     }
 }
@@ -34,6 +35,14 @@ fn product_created_v1_to_v2(mut payload: Value) -> Value {
             .map(slugify)
             .unwrap_or_default();
         obj.entry("slug").or_insert(Value::String(slug));
+    }
+    payload
+}
+
+/// v2 added `pay_by`: orders placed before it had no payment deadline and never expire.
+fn order_placed_v1_to_v2(mut payload: Value) -> Value {
+    if let Some(obj) = payload.as_object_mut() {
+        obj.entry("pay_by").or_insert(Value::Null);
     }
     payload
 }

@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             lines: vec![line(a, 1), line(b, 2)],
             total_cents: 300,
             currency: "EUR".into(),
+            pay_by: None,
         });
         events.push(Event::StockAdjusted {
             product_id: a,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, Sort, ALL_PRODUCTS, PAGE_SIZE};
 use vitrine_contract::OrderLine;
 
-use crate::world::{ListId, Order, OrderStatus, Product, World};
+use crate::world::{ListId, Order, OrderStatus, PaymentStatus, Product, World};
 
 /// Recommendations per product.
 pub const RECS_LIMIT: usize = 10;
@@ -299,7 +299,9 @@ struct OrderDoc<'a> {
     lines: &'a [OrderLine],
     total_cents: i64,
     currency: &'a str,
+    payment_status: PaymentStatus,
     payment_reference: Option<&'a str>,
+    pay_by: Option<&'a str>,
     placed_at: &'a str,
 }
 
@@ -313,7 +315,9 @@ pub fn order(world: &World, id: Uuid) -> Option<String> {
         lines: &o.lines,
         total_cents: o.total_cents,
         currency: &o.currency,
+        payment_status: o.payment_status,
         payment_reference: o.payment_reference.as_deref(),
+        pay_by: o.pay_by.as_deref(),
         placed_at: &o.placed_at,
     }))
 }
@@ -322,6 +326,7 @@ pub fn order(world: &World, id: Uuid) -> Option<String> {
 struct OrderSummary<'a> {
     id: Uuid,
     status: OrderStatus,
+    payment_status: PaymentStatus,
     total_cents: i64,
     currency: &'a str,
     placed_at: &'a str,
@@ -356,6 +361,7 @@ fn orders_doc(session_id: Uuid, mut mine: Vec<&Order>) -> Option<String> {
             .map(|o| OrderSummary {
                 id: o.id,
                 status: o.status,
+                payment_status: o.payment_status,
                 total_cents: o.total_cents,
                 currency: &o.currency,
                 placed_at: &o.placed_at,

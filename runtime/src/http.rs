@@ -30,6 +30,9 @@ pub enum Kind {
     MalformedJson,
     /// 400: a bad query parameter or header (query-api).
     BadParameter,
+    /// 400: a well-formed request about something the store does not have (a payment
+    /// callback naming an unknown order).
+    BadRequest,
     /// 401: no token, a bad or an expired one.
     Unauthorized,
     /// 404: unknown path or id.
@@ -55,7 +58,7 @@ pub enum Kind {
 impl Kind {
     pub fn status(self) -> StatusCode {
         match self {
-            Kind::MalformedJson | Kind::BadParameter => StatusCode::BAD_REQUEST,
+            Kind::MalformedJson | Kind::BadParameter | Kind::BadRequest => StatusCode::BAD_REQUEST,
             Kind::Unauthorized => StatusCode::UNAUTHORIZED,
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::Conflict => StatusCode::CONFLICT,
@@ -72,6 +75,7 @@ impl Kind {
         match self {
             Kind::MalformedJson => "malformed-json",
             Kind::BadParameter => "bad-parameter",
+            Kind::BadRequest => "bad-request",
             Kind::Unauthorized => "unauthorized",
             Kind::NotFound => "not-found",
             Kind::Conflict => "conflict",
@@ -90,6 +94,7 @@ impl Kind {
         match self {
             Kind::MalformedJson => "Malformed request body",
             Kind::BadParameter => "Bad parameter",
+            Kind::BadRequest => "Bad request",
             Kind::Unauthorized => "Missing or invalid credentials",
             Kind::NotFound => "Not found",
             Kind::Conflict => "Conflict",

@@ -8,6 +8,7 @@ pub mod categories;
 pub mod checkout;
 pub mod ops;
 pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod sessions;
 
@@ -28,6 +29,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let d = cart::routes(d);
     let d = checkout::routes(d);
     let d = orders::routes(d);
+    let d = payments::routes(d);
     ops::routes(d).split()
 }
 

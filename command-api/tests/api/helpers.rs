@@ -1,6 +1,7 @@
 //! `TestApp`: the real command-api on a fresh database and a topic of its own, served on
-//! 127.0.0.1:0 with its relay running, plus helpers that speak HTTP to it
-//! (`app.post("/api/v1/cart/").bearer(&token).json(body).await`).
+//! 127.0.0.1:0 with its relay and its deadline loop running, plus helpers that speak HTTP
+//! to it (`app.post("/api/v1/cart/").bearer(&token).json(body).await`) and pay through the
+//! fake payment provider.
 //!
 //! The `e2e` crate's tests include this file too (`#[path]`), so the cross-program tests
 //! start command-api exactly as these do; test code stays out of every program.
@@ -21,8 +22,10 @@ use uuid::Uuid;
 use command_api::config::Config;
 use command_api::outbox::{Relay, RelayHandle};
 use command_api::AppState;
+use vitrine_contract::payment::{FakeProvider, SignedCallback, WebhookKind, SIGNATURE_HEADER};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const WEBHOOK_SECRET: &str = "test-payment-webhook-secret-0123456789";
 
 /// One HTTP answer: status, headers, JSON body (`Value::Null` when not JSON) and the
 /// body as text.
@@ -121,13 +124,16 @@ pub struct TestApp {
     pub config: Config,
     /// The relay serving this app (None when spawned without one).
     pub relay: Option<RelayHandle>,
+    pub state: AppState,
     client: reqwest::Client,
     server: JoinHandle<()>,
+    deadlines: JoinHandle<()>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.deadlines.abort();
     }
 }
 
@@ -139,7 +145,26 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with or without the relay (start one with [`TestApp::start_relay`]).
     pub async fn spawn_with(relay: bool) -> Self {
-        let db = vitrine_testkit::fresh_database().await;
+        Self::spawn_custom(relay, None, |_| {}).await
+    }
+
+    /// With or without the relay, on a fresh database or on `database_url` (another
+    /// instance of one store), the configuration changed by `configure`.
+    pub async fn spawn_custom(
+        relay: bool,
+        database_url: Option<&str>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let (url, pool) = match database_url {
+            Some(url) => (
+                url.to_owned(),
+                PgPool::connect(url).await.expect("connect to the store"),
+            ),
+            None => {
+                let db = vitrine_testkit::fresh_database().await;
+                (db.url, db.pool)
+            }
+        };
         let mut config = Config::defaults();
         // Without a relay no broker is needed: the topic is only named (the relay creates it).
         let topic = if relay {
@@ -147,35 +172,52 @@ impl TestApp {
         } else {
             format!("vitrine-test-{}", Uuid::now_v7().simple())
         };
-        config.database_url = db.url.clone();
+        config.database_url = url;
         config.admin_token = vitrine_contract::secret::Secret::new(ADMIN_TOKEN);
+        config.orders.payment_webhook_secret =
+            Some(vitrine_contract::secret::Secret::new(WEBHOOK_SECRET));
+        config.orders.order_deadline_poll_ms = 50;
         config.relay.kafka_brokers = vitrine_testkit::kafka_brokers();
         config.relay.kafka_topic = topic.clone();
         config.listen_addr = "127.0.0.1:0".into();
+        configure(&mut config);
+        config.orders.check().expect("a usable test configuration");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
         let state = AppState::new(
-            db.pool.clone(),
+            pool.clone(),
             config.clone(),
             vitrine_runtime::telemetry::install_metrics(),
         );
-        let router = command_api::app(state);
+        let router = command_api::app(state.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        let relay = relay.then(|| Relay::spawn(config.relay.clone(), db.pool.clone()));
+        let deadlines = command_api::deadlines::spawn(state.clone());
+        let relay = relay.then(|| Relay::spawn(config.relay.clone(), pool.clone()));
         Self {
             addr,
             base_url: format!("http://{addr}"),
-            pool: db.pool,
-            database_url: db.url,
+            pool,
+            database_url: config.database_url.clone(),
             topic,
             config,
             relay,
+            state,
             client: reqwest::Client::new(),
             server,
+            deadlines,
+        }
+    }
+
+    /// Stops this instance as a crash would: no more requests, no deadline loop, no relay.
+    pub fn stop(&self) {
+        self.server.abort();
+        self.deadlines.abort();
+        if let Some(relay) = &self.relay {
+            relay.abort();
         }
     }
 
@@ -305,6 +347,74 @@ impl TestApp {
             .bearer(token)
             .header("Idempotency-Key", &key)
             .await
+    }
+
+    /// The payment provider, sharing this app's webhook secret.
+    pub fn provider(&self) -> FakeProvider {
+        FakeProvider::new(WEBHOOK_SECRET)
+    }
+
+    /// Starts paying `order`: the answer with `intent_id`, `amount_cents`, `currency`.
+    pub async fn start_payment(&self, token: &str, order: Uuid) -> Reply {
+        let path = format!("/api/v1/orders/{order}/pay/");
+        self.shopper(token, Method::POST, &path, None).await
+    }
+
+    /// Sends a provider callback to the webhook, as the provider would.
+    pub async fn deliver(&self, callback: &SignedCallback) -> Reply {
+        self.deliver_raw(Some(&callback.signature), callback.body.clone())
+            .await
+    }
+
+    /// Sends `body` to the webhook with `signature` (or none).
+    pub async fn deliver_raw(&self, signature: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/payments/webhook/"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            req = req.header(SIGNATURE_HEADER, signature);
+        }
+        Call(req).await
+    }
+
+    /// Pays `order` the only way there is: start, then the provider's signed success.
+    /// Returns the webhook's answer.
+    pub async fn pay(&self, token: &str, order: Uuid) -> Reply {
+        let started = self.start_payment(token, order).await;
+        assert_eq!(
+            started.status,
+            StatusCode::ACCEPTED,
+            "start: {:?}",
+            started.body
+        );
+        let callback = self.provider().callback(
+            WebhookKind::Succeeded,
+            order,
+            started.body["intent_id"].as_str().expect("intent_id"),
+            started.body["amount_cents"].as_i64().expect("amount_cents"),
+            started.body["currency"].as_str().expect("currency"),
+        );
+        self.deliver(&callback).await
+    }
+
+    /// The order's status in the write model.
+    pub async fn order_status(&self, order: Uuid) -> String {
+        sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+            .bind(order)
+            .fetch_one(&self.pool)
+            .await
+            .expect("the order's status")
+    }
+
+    /// How many events of `event_type` the store holds.
+    pub async fn events_of(&self, event_type: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
+            .bind(event_type)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count events")
     }
 
     pub async fn event_count(&self) -> i64 {

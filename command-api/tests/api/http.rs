@@ -152,19 +152,22 @@ async fn every_command_succeeds_and_answers_its_stream_version() {
     assert_eq!(r.body["total_cents"], json!(6000));
     let order = id_of(&r, "order_id");
     assert_eq!(app.stock(lamp).await, 5);
-    let r = app
-        .shopper(
-            &token,
-            Method::POST,
-            &format!("/api/v1/orders/{order}/pay/"),
-            Some(json!({"payment_reference": "psp-1"})),
-        )
-        .await;
-    assert_recorded(&r, StatusCode::OK, "order-", 2);
+    let r = app.start_payment(&token, order).await;
+    assert_recorded(&r, StatusCode::ACCEPTED, "order-", 2);
+    let callback = app.provider().callback(
+        vitrine_contract::payment::WebhookKind::Succeeded,
+        order,
+        r.body["intent_id"].as_str().unwrap(),
+        6000,
+        "EUR",
+    );
+    let r = app.deliver(&callback).await;
+    assert_recorded(&r, StatusCode::OK, "order-", 3);
+    assert_eq!(r.body["status"], json!("paid"));
     let r = app
         .admin(Method::POST, &format!("/api/v1/orders/{order}/ship"), None)
         .await;
-    assert_recorded(&r, StatusCode::OK, "order-", 3);
+    assert_recorded(&r, StatusCode::OK, "order-", 4);
     assert_eq!(r.body["status"], json!("shipped"));
 
     // A cancelled order gives its units back.
@@ -503,25 +506,13 @@ async fn illegal_order_transitions_are_conflicts() {
     let product = app.create_product(category, 100, 10).await;
     let token = app.session().await;
     let order = id_of(&app.buy(&token, product, 1).await, "order_id");
-    let pay = |order: Uuid| {
-        let (app, token) = (&app, &token);
-        async move {
-            let path = format!("/api/v1/orders/{order}/pay/");
-            app.shopper(
-                token,
-                Method::POST,
-                &path,
-                Some(json!({"payment_reference": "p"})),
-            )
-            .await
-        }
-    };
+    let pay = |order: Uuid| app.start_payment(&token, order);
     // placed → shipped is not a move.
     let r = app
         .admin(Method::POST, &format!("/api/v1/orders/{order}/ship/"), None)
         .await;
     assert_problem(&r, StatusCode::CONFLICT, None);
-    assert_eq!(pay(order).await.status, StatusCode::OK);
+    assert_eq!(app.pay(&token, order).await.status, StatusCode::OK);
     assert_problem(&pay(order).await, StatusCode::CONFLICT, None);
     assert_eq!(
         app.admin(Method::POST, &format!("/api/v1/orders/{order}/ship/"), None)

@@ -1,7 +1,10 @@
 //! command-api's integration tests, one binary: the HTTP contract on a real PostgreSQL
-//! ([`http`]) and the outbox relay on a real broker ([`relay`]), both through the one
-//! [`helpers::TestApp`].
+//! ([`http`]), payments through the fake provider ([`payments`]), payment deadlines and
+//! per-session limits ([`expiry`]) and the outbox relay on a real broker ([`relay`]), all
+//! through the one [`helpers::TestApp`].
 
+mod expiry;
 mod helpers;
 mod http;
+mod payments;
 mod relay;

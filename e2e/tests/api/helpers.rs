@@ -67,7 +67,9 @@ impl Pipeline {
     /// Starts the three programs and waits (bounded) until a command is readable through
     /// all of them: relay leading, projector's consumer assigned, query-api subscribed.
     pub async fn start() -> Self {
-        let command = CommandApi::spawn().await;
+        // The read-your-writes test grows one cart line by one unit per command, 50 times.
+        let command =
+            CommandApi::spawn_custom(true, None, |c| c.orders.max_line_quantity = 999).await;
         let prefix = vitrine_testkit::unique_prefix();
 
         let projector_config = projector::Config {

@@ -239,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
                 lines: lines.clone(),
                 total_cents,
                 currency: "EUR".into(),
+                pay_by: None,
             });
             for &(pi, q) in &cart {
                 let p = &mut products[pi];

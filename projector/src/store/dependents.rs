@@ -82,7 +82,7 @@ pub async fn co_purchased(
 
 /// For each of `products`, in how many orders it was bought together with each other
 /// product. Orders count as in [`crate::world::Order::counts_for_recommendations`]:
-/// every status but cancelled.
+/// every status but cancelled and expired.
 pub async fn co_purchase_scores(
     tx: &mut PgConnection,
     version: i32,
@@ -97,7 +97,7 @@ pub async fn co_purchase_scores(
          FROM unnest($2::uuid[]) AS p
          JOIN rm_entities o
            ON o.rm_version = $1 AND o.kind = 'order' AND o.product_ids @> ARRAY[p]
-          AND coalesce(o.state->>'status', '') <> 'cancelled'
+          AND coalesce(o.state->>'status', '') NOT IN ('cancelled', 'expired')
          CROSS JOIN LATERAL unnest(o.product_ids) AS other
          WHERE other <> p
          GROUP BY p, other",

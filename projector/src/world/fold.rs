@@ -8,7 +8,7 @@ use uuid::Uuid;
 use vitrine_contract::{Event, RecordedEvent, StreamId, StreamKind};
 
 use super::state::{
-    canonical, Cart, CartLine, Category, ListId, Order, OrderStatus, Product, World,
+    canonical, Cart, CartLine, Category, ListId, Order, OrderStatus, PaymentStatus, Product, World,
 };
 
 /// What an applied event makes stale; resolved to doc keys by the caller.
@@ -248,6 +248,7 @@ impl World {
                 lines,
                 total_cents,
                 currency,
+                pay_by,
             } => {
                 self.orders.insert(
                     *order_id,
@@ -259,6 +260,8 @@ impl World {
                         total_cents: *total_cents,
                         currency: currency.clone(),
                         payment_reference: None,
+                        payment_status: PaymentStatus::None,
+                        pay_by: pay_by.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
                         placed_at: meta
                             .recorded_at
                             .to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -274,6 +277,7 @@ impl World {
             } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
                     o.status = OrderStatus::Paid;
+                    o.payment_status = PaymentStatus::Paid;
                     o.payment_reference = Some(payment_reference.clone());
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                 }
@@ -284,9 +288,21 @@ impl World {
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                 }
             }
-            Event::OrderCancelled { order_id } => {
+            Event::PaymentStarted { order_id, .. } | Event::PaymentFailed { order_id, .. } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Cancelled;
+                    o.payment_status = match event {
+                        Event::PaymentStarted { .. } => PaymentStatus::Pending,
+                        _ => PaymentStatus::Failed,
+                    };
+                    touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
+                }
+            }
+            Event::OrderCancelled { order_id } | Event::OrderExpired { order_id } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = match event {
+                        Event::OrderCancelled { .. } => OrderStatus::Cancelled,
+                        _ => OrderStatus::Expired,
+                    };
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                     touches.extend(o.lines.iter().map(|l| Touch::Recs(l.product_id)));
                 }
@@ -320,9 +336,12 @@ impl World {
             | Event::CartItemRemoved { product_id, .. } => vec![*product_id],
             Event::OrderPlaced { lines, .. } => lines.iter().map(|l| l.product_id).collect(),
             Event::CartCheckedOut { .. }
+            | Event::PaymentStarted { .. }
+            | Event::PaymentFailed { .. }
             | Event::OrderPaid { .. }
             | Event::OrderShipped { .. }
-            | Event::OrderCancelled { .. } => vec![],
+            | Event::OrderCancelled { .. }
+            | Event::OrderExpired { .. } => vec![],
         }
     }
 

@@ -20,5 +20,6 @@ pub mod stored;
 
 pub use fold::{EventMeta, Touch};
 pub use state::{
-    canonical, Cart, CartLine, Category, ListId, Order, OrderStatus, Product, World, LOW_STOCK,
+    canonical, Cart, CartLine, Category, ListId, Order, OrderStatus, PaymentStatus, Product, World,
+    LOW_STOCK,
 };

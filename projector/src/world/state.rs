@@ -57,6 +57,22 @@ pub enum OrderStatus {
     Paid,
     Shipped,
     Cancelled,
+    /// Unpaid past its deadline; its stock returned.
+    Expired,
+}
+
+/// The order's current payment attempt, as the provider reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// No payment started.
+    #[default]
+    None,
+    /// Started; the provider has not confirmed it yet.
+    Pending,
+    Paid,
+    /// The provider reported a failure; a new attempt may start.
+    Failed,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,14 +84,21 @@ pub struct Order {
     pub total_cents: i64,
     pub currency: String,
     pub payment_reference: Option<String>,
+    /// Entities stored before payments were confirmed by the provider lack it.
+    #[serde(default)]
+    pub payment_status: PaymentStatus,
+    /// When the order expires unpaid (none for orders placed before deadlines).
+    #[serde(default)]
+    pub pay_by: Option<String>,
     pub placed_at: String,
     pub placed_position: i64,
 }
 
 impl Order {
-    /// Cancelled orders never became a purchase: they do not count as co-purchases.
+    /// Cancelled and expired orders never became a purchase: they do not count as
+    /// co-purchases.
     pub fn counts_for_recommendations(&self) -> bool {
-        self.status != OrderStatus::Cancelled
+        !matches!(self.status, OrderStatus::Cancelled | OrderStatus::Expired)
     }
 }
 

@@ -174,6 +174,7 @@ pub fn placed(order_id: Uuid, session_id: Uuid, lines: Vec<OrderLine>) -> Event 
         lines,
         total_cents,
         currency: "EUR".into(),
+        pay_by: None,
     }
 }
 
