@@ -56,6 +56,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub signer: SessionSigner,
     pub metrics: PrometheusHandle,
+    /// Wakes the relay after a commit (a no-op until [`AppState::with_relay`]).
+    pub outbox: outbox::OutboxSignal,
 }
 
 impl AppState {
@@ -65,7 +67,14 @@ impl AppState {
             pool,
             config: Arc::new(config),
             metrics,
+            outbox: outbox::OutboxSignal::default(),
         }
+    }
+
+    /// Commits wake this relay (of this instance, or through it the leader's).
+    pub fn with_relay(mut self, relay: &outbox::RelayHandle) -> Self {
+        self.outbox = relay.signal();
+        self
     }
 }
 
@@ -99,7 +108,8 @@ pub async fn run(
         std::time::Duration::from_secs(config.idempotency_ttl_hours * 3600),
         std::time::Duration::from_secs(600),
     ));
-    let state = AppState::new(pool, config, vitrine_contract::telemetry::install_metrics());
+    let state = AppState::new(pool, config, vitrine_contract::telemetry::install_metrics())
+        .with_relay(&relay);
     tracing::info!(addr = %listener.local_addr()?, "command-api listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)

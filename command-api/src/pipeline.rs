@@ -168,6 +168,9 @@ pub async fn execute<A: Aggregate>(
     let answer = A::answer(&after, &appends)?;
     idempotency::finish(&idem, &mut tx, &answer).await?;
     tx.commit().await?;
+    if !appends.is_empty() {
+        app.outbox.committed();
+    }
     A::committed(&appends);
     Ok(answer)
 }

@@ -13,6 +13,7 @@
 //! - [`secret`]: a string that never prints;
 //! - `openapi` (feature `openapi`): the router builder that documents every route, and the
 //!   problem+json schema, for command-api and query-api;
+//! - [`wakeup`]: LISTEN/NOTIFY wake-ups (outbox → relay, relay → projectors);
 //! - [`telemetry`]: tracing, the Prometheus recorder and the shutdown signal every program uses.
 
 pub mod envelope;
@@ -24,6 +25,7 @@ pub mod secret;
 pub mod session;
 pub mod telemetry;
 pub mod upcast;
+pub mod wakeup;
 
 pub use envelope::{Metadata, RecordedEvent};
 pub use event::{Event, OrderLine, StreamId, StreamKind};

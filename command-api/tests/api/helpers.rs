@@ -55,8 +55,14 @@ impl TestApp {
 
     /// As [`TestApp::spawn`], with or without the relay (start one with [`TestApp::start_relay`]).
     pub async fn spawn_with(relay: bool) -> Self {
+        Self::spawn_configured(relay, |_| {}).await
+    }
+
+    /// As [`TestApp::spawn_with`], with the configuration adjusted first.
+    pub async fn spawn_configured(relay: bool, adjust: impl FnOnce(&mut Config)) -> Self {
         let db = vitrine_testkit::fresh_database().await;
         let mut config = Config::defaults();
+        adjust(&mut config);
         // Without a relay no broker is needed: the topic is only named (the relay creates it).
         let topic = if relay {
             vitrine_testkit::unique_topic(config.relay.kafka_partitions).await
@@ -72,16 +78,19 @@ impl TestApp {
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
-        let state = AppState::new(
+        let relay = relay.then(|| Relay::spawn(config.relay.clone(), db.pool.clone()));
+        let mut state = AppState::new(
             db.pool.clone(),
             config.clone(),
             vitrine_contract::telemetry::install_metrics(),
         );
+        if let Some(relay) = &relay {
+            state = state.with_relay(relay);
+        }
         let router = command_api::app(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        let relay = relay.then(|| Relay::spawn(config.relay.clone(), db.pool.clone()));
         Self {
             base_url: format!("http://{addr}"),
             pool: db.pool,
@@ -96,6 +105,34 @@ impl TestApp {
     /// Another relay on this app's database (a standby when one already leads).
     pub fn start_relay(&self, config: command_api::config::RelayConfig) -> RelayHandle {
         Relay::spawn(config, self.pool.clone())
+    }
+
+    /// Another command-api instance on this app's database, with `relay` as its own
+    /// (commits made through it signal that relay).
+    pub async fn another_instance(&self, relay: RelayHandle) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let addr = listener.local_addr().expect("local addr");
+        let state = AppState::new(
+            self.pool.clone(),
+            self.config.clone(),
+            vitrine_contract::telemetry::install_metrics(),
+        )
+        .with_relay(&relay);
+        let router = command_api::app(state);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        TestApp {
+            base_url: format!("http://{addr}"),
+            pool: self.pool.clone(),
+            topic: self.topic.clone(),
+            config: self.config.clone(),
+            relay: Some(relay),
+            client: reqwest::Client::new(),
+            server,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

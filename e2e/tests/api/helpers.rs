@@ -136,16 +136,17 @@ impl CommandApi {
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
+        let relay = Relay::spawn(config.relay.clone(), db.pool.clone());
         let state = command_api::AppState::new(
             db.pool.clone(),
             config.clone(),
             vitrine_contract::telemetry::install_metrics(),
-        );
+        )
+        .with_relay(&relay);
         let router = command_api::app(state);
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
-        let relay = Relay::spawn(config.relay.clone(), db.pool.clone());
         Self {
             addr,
             base_url: format!("http://{addr}"),
@@ -312,6 +313,7 @@ impl Pipeline {
             listen_addr: "127.0.0.1:0".into(),
             batch_max: 500,
             stall_seconds: 30,
+            watch_seconds: 5,
             repair_seconds: 1,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
