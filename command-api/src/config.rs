@@ -149,8 +149,9 @@ pub struct RelayConfig {
     pub linger_ms: u64,
     #[arg(long, env = "RELAY_BATCH", default_value_t = 1000)]
     pub batch: i64,
-    /// Idle poll interval of the leader.
-    #[arg(long, env = "RELAY_POLL_MS", default_value_t = 10)]
+    /// How long an idle leader waits for a wake-up (a commit's notice) before looking at
+    /// the outbox anyway.
+    #[arg(long, env = "RELAY_POLL_MS", default_value_t = 1000)]
     pub poll_ms: u64,
     /// How often a standby tries to become leader.
     #[arg(long, env = "RELAY_STANDBY_MS", default_value_t = 1000)]

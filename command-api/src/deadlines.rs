@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::aggregates::order::{OrderAggregate, Request};
 use crate::error::ApiError;
-use crate::pipeline::{execute_in, Aggregate, Context};
+use crate::pipeline::{execute_in, Context};
 use crate::AppState;
 
 /// Starts the loop; abort the handle to stop it.
@@ -80,7 +80,7 @@ pub async fn expire_one(app: &AppState) -> Result<Option<Outcome>, ApiError> {
         .await?;
     tx.commit().await?;
     if let Some(appends) = appends {
-        OrderAggregate::committed(&appends);
+        crate::pipeline::after_commit::<OrderAggregate>(app, &appends);
         metrics::counter!("vitrine_orders_expired_total").increment(1);
         tracing::info!(%order_id, "an unpaid order expired; its stock returned");
     }

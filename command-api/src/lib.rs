@@ -60,6 +60,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub signer: SessionSigner,
     pub metrics: PrometheusHandle,
+    /// Wakes the relay after a commit (a no-op until [`AppState::with_relay`]).
+    pub outbox: outbox::OutboxSignal,
 }
 
 impl AppState {
@@ -69,7 +71,14 @@ impl AppState {
             pool,
             config: Arc::new(config),
             metrics,
+            outbox: outbox::OutboxSignal::default(),
         }
+    }
+
+    /// Commits wake this relay (of this instance, or through it the leader's).
+    pub fn with_relay(mut self, relay: &outbox::RelayHandle) -> Self {
+        self.outbox = relay.signal();
+        self
     }
 }
 
@@ -105,7 +114,8 @@ pub async fn run(
         std::time::Duration::from_secs(config.idempotency_ttl_hours * 3600),
         std::time::Duration::from_secs(600),
     ));
-    let state = AppState::new(pool, config, vitrine_runtime::telemetry::install_metrics());
+    let state = AppState::new(pool, config, vitrine_runtime::telemetry::install_metrics())
+        .with_relay(&relay);
     let deadlines = deadlines::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "command-api listening");
     axum::serve(listener, app(state))

@@ -161,9 +161,18 @@ pub async fn execute<A: Aggregate>(
     let (answer, appends) = execute_in::<A>(&mut tx, context, request).await?;
     tx.commit().await?;
     if let Some(appends) = appends {
-        A::committed(&appends);
+        after_commit::<A>(app, &appends);
     }
     Ok(answer)
+}
+
+/// What follows a commit of [`execute_in`]'s appends: the relay is woken (it publishes
+/// them at once instead of at its next look), then [`Aggregate::committed`].
+pub fn after_commit<A: Aggregate>(app: &AppState, appends: &[StreamAppend]) {
+    if !appends.is_empty() {
+        app.outbox.committed();
+    }
+    A::committed(appends);
 }
 
 /// The steps of [`execute`] inside the caller's transaction, which commits (or not) and

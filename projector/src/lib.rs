@@ -78,6 +78,10 @@ pub struct Config {
     /// projector counts as stalled (it seeks again; after twice as long it exits).
     #[arg(long, env = "PROJECTOR_STALL_SECONDS", default_value_t = 30)]
     pub stall_seconds: u64,
+    /// Seconds between looks at the broker's high watermarks: the lag gauge, the stall
+    /// watchdog, and the resume of an idle (paused) consumer whose wake-up notice was lost.
+    #[arg(long, env = "PROJECTOR_WATCH_SECONDS", default_value_t = 5)]
+    pub watch_seconds: u64,
     /// Seconds between Redis repair rounds (owed writes, refill of an empty Redis).
     #[arg(long, env = "PROJECTOR_REPAIR_SECONDS", default_value_t = 2)]
     pub repair_seconds: u64,

@@ -16,13 +16,16 @@
 //! - [`http`]: the one problem+json answer ([`http::Problem`], built from a
 //!   [`http::Kind`]) and the one request-tracking middleware ([`http::track`]);
 //! - [`openapi`]: the router builder that documents every route ([`openapi::Documented`]),
-//!   the problem+json schema in OpenAPI documents, the operation list tests compare.
+//!   the problem+json schema in OpenAPI documents, the operation list tests compare;
+//! - [`wakeup`]: LISTEN/NOTIFY wake-ups (commits → relay, relay → projectors), so an
+//!   idle store does not poll.
 
 pub mod event_store;
 pub mod http;
 pub mod locks;
 pub mod openapi;
 pub mod telemetry;
+pub mod wakeup;
 
 /// The migrations of `migrations/` (event store, write model, read models), embedded.
 /// Every program runs them at start-up; sqlx serializes concurrent runs with a lock.

@@ -27,6 +27,14 @@ impl LockTarget {
         }
     }
 
+    /// The options of a connection of its own (for a listener, say).
+    pub fn options(&self) -> sqlx::Result<sqlx::postgres::PgConnectOptions> {
+        match self {
+            LockTarget::Url(url) => url.parse(),
+            LockTarget::Options(options) => Ok((**options).clone()),
+        }
+    }
+
     /// A fresh connection of its own (never a pooled one).
     pub async fn connect(&self) -> sqlx::Result<PgConnection> {
         match self {
@@ -39,7 +47,26 @@ impl LockTarget {
 /// Takes the database-wide lock of `class` on a connection of its own: the connection
 /// (whose drop or close releases the lock), or `None` while someone else holds it.
 pub async fn try_exclusive(target: &LockTarget, class: i32) -> sqlx::Result<Option<PgConnection>> {
-    let mut conn = target.connect().await?;
+    let mut standby = None;
+    let won = try_exclusive_keeping(target, class, &mut standby).await?;
+    if let Some(conn) = standby {
+        let _ = conn.close().await;
+    }
+    Ok(won)
+}
+
+/// [`try_exclusive`] for a caller that retries: a lost attempt keeps its connection in
+/// `standby` for the next one (a new backend every attempt would cost an idle store more
+/// than the attempt itself).
+pub async fn try_exclusive_keeping(
+    target: &LockTarget,
+    class: i32,
+    standby: &mut Option<PgConnection>,
+) -> sqlx::Result<Option<PgConnection>> {
+    let mut conn = match standby.take() {
+        Some(conn) => conn,
+        None => target.connect().await?,
+    };
     let won: bool =
         sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_database()))")
             .bind(class)
@@ -48,7 +75,7 @@ pub async fn try_exclusive(target: &LockTarget, class: i32) -> sqlx::Result<Opti
     if won {
         Ok(Some(conn))
     } else {
-        let _ = conn.close().await;
+        *standby = Some(conn);
         Ok(None)
     }
 }

@@ -186,17 +186,20 @@ impl TestApp {
             .await
             .expect("bind a free port");
         let addr = listener.local_addr().expect("local addr");
-        let state = AppState::new(
+        let relay = relay.then(|| Relay::spawn(config.relay.clone(), pool.clone()));
+        let mut state = AppState::new(
             pool.clone(),
             config.clone(),
             vitrine_runtime::telemetry::install_metrics(),
         );
+        if let Some(relay) = &relay {
+            state = state.with_relay(relay);
+        }
         let router = command_api::app(state.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
         let deadlines = command_api::deadlines::spawn(state.clone());
-        let relay = relay.then(|| Relay::spawn(config.relay.clone(), pool.clone()));
         Self {
             addr,
             base_url: format!("http://{addr}"),

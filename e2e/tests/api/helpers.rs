@@ -83,6 +83,7 @@ impl Pipeline {
             listen_addr: "127.0.0.1:0".into(),
             batch_max: 500,
             stall_seconds: 30,
+            watch_seconds: 5,
             repair_seconds: 1,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -196,8 +196,22 @@ pub fn producer() -> rdkafka::producer::FutureProducer {
         .expect("producer")
 }
 
-/// Plays the relay: publishes committed events keyed by their stream.
+/// Plays the relay: publishes committed events keyed by their stream, then says so on
+/// the store's database (an idle projector has paused fetching and waits for the notice).
 pub async fn publish_with(
+    producer: &rdkafka::producer::FutureProducer,
+    pool: &sqlx::PgPool,
+    topic: &str,
+    recs: &[RecordedEvent],
+) {
+    publish_without_notice(producer, topic, recs).await;
+    vitrine_runtime::wakeup::notify(pool, vitrine_runtime::wakeup::PUBLISHED_CHANNEL)
+        .await
+        .expect("notify");
+}
+
+/// Publishes as the relay would, but the notice is lost.
+pub async fn publish_without_notice(
     producer: &rdkafka::producer::FutureProducer,
     topic: &str,
     recs: &[RecordedEvent],
@@ -229,6 +243,7 @@ pub fn projector_config(h: &Harness, topic: &str, batch_max: usize) -> projector
         listen_addr: "127.0.0.1:0".into(),
         batch_max,
         stall_seconds: 30,
+        watch_seconds: 5,
         repair_seconds: 1,
     }
 }

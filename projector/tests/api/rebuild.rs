@@ -44,8 +44,8 @@ async fn append(
 }
 
 /// Plays the relay: publishes committed events keyed by their stream.
-async fn publish(producer: &FutureProducer, topic: &str, recs: &[RecordedEvent]) {
-    publish_with(producer, topic, recs).await;
+async fn publish(producer: &FutureProducer, pool: &PgPool, topic: &str, recs: &[RecordedEvent]) {
+    publish_with(producer, pool, topic, recs).await;
 }
 
 /// A small deterministic generator (the tests need variety, not randomness).
@@ -620,7 +620,7 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
 
     let (seeded, cats, catalog) = seed_shop(&pool, 80, 40).await;
     assert!(seeded.len() > 250, "a few hundred events: {}", seeded.len());
-    publish(&producer, &topic, &seeded).await;
+    publish(&producer, &pool, &topic, &seeded).await;
     wait_converged(&pool, &h.prefix, 1, Duration::from_secs(30)).await;
 
     // Writers run for the whole rebuild: several streams each, some commands in
@@ -666,7 +666,7 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
                 tx.commit().await.unwrap();
-                publish(&producer, &topic, &recs).await;
+                publish(&producer, &pool, &topic, &recs).await;
                 written += recs.len();
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -719,7 +719,7 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 tx.commit().await.unwrap();
-                publish(&producer, &topic, std::slice::from_ref(&rec)).await;
+                publish(&producer, &pool, &topic, std::slice::from_ref(&rec)).await;
                 (id, rec)
             })
         })
