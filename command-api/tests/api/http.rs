@@ -26,7 +26,7 @@ fn assert_recorded(r: &Reply, status: StatusCode, stream_prefix: &str, version: 
     );
 }
 
-fn assert_problem(r: &Reply, status: StatusCode, field: Option<&str>) {
+pub(crate) fn assert_problem(r: &Reply, status: StatusCode, field: Option<&str>) {
     assert_eq!(r.status, status, "{:?}", r.body);
     assert_eq!(r.header("content-type"), Some("application/problem+json"));
     assert_eq!(r.body["status"], json!(status.as_u16()));
