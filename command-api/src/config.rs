@@ -37,10 +37,21 @@ pub struct Config {
     pub db_pool_max: u32,
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
     pub listen_addr: String,
-    #[arg(long, env = "SESSION_SECRET", default_value = "dev-session-secret")]
-    pub session_secret: Secret,
-    #[arg(long, env = "ADMIN_TOKEN", default_value = "dev-admin-token")]
-    pub admin_token: Secret,
+    /// Signs session tokens (HMAC-SHA256): at least 32 random bytes; required outside
+    /// development mode.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<Secret>,
+    /// The session secret before a rotation: tokens it signed still verify (drop it once
+    /// they have expired, 7 days after the rotation).
+    #[arg(long, env = "SESSION_SECRET_PREVIOUS", hide_env_values = true)]
+    pub session_secret_previous: Option<Secret>,
+    /// The admin's bearer token: at least 32 random bytes; required outside development mode.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<Secret>,
+    /// Development mode: missing secrets take the published development values and
+    /// short ones are accepted, each with a warning. Never for a public store.
+    #[arg(long = "dev", env = "VITRINE_DEV_MODE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev_mode: bool,
     /// Largest accepted request body.
     #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
     pub body_limit_bytes: usize,
@@ -98,8 +109,69 @@ impl RelayConfig {
 }
 
 impl Config {
-    /// The defaults, as if no variable were set (tests override fields).
+    /// The defaults, as if no variable were set (tests override fields; there are no
+    /// secrets: tests set them).
     pub fn defaults() -> Self {
         Cli::parse_from(["command-api"]).config
+    }
+
+    /// Refuses missing, published or short secrets outside development mode (the error
+    /// names the variable, never its value); in development mode fills in the
+    /// development values with a warning. Afterwards every required secret is set.
+    pub fn check_secrets(&mut self) -> anyhow::Result<()> {
+        use vitrine_contract::secret::{self, DEV_ADMIN_TOKEN, DEV_SESSION_SECRET};
+        let dev = self.dev_mode;
+        let session = secret::require(
+            "SESSION_SECRET",
+            self.session_secret.as_ref(),
+            DEV_SESSION_SECRET,
+            dev,
+        );
+        let previous = secret::optional(
+            "SESSION_SECRET_PREVIOUS",
+            self.session_secret_previous.as_ref(),
+            dev,
+        );
+        let admin = secret::require(
+            "ADMIN_TOKEN",
+            self.admin_token.as_ref(),
+            DEV_ADMIN_TOKEN,
+            dev,
+        );
+        self.session_secret = Some(session.map_err(anyhow::Error::msg)?);
+        self.session_secret_previous = previous.map_err(anyhow::Error::msg)?;
+        self.admin_token = Some(admin.map_err(anyhow::Error::msg)?);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_refuses_default_secrets_outside_development_mode() {
+        let mut config = Config::defaults();
+        (config.session_secret, config.admin_token, config.dev_mode) = (None, None, false);
+        assert!(config.check_secrets().is_err(), "no secrets at all");
+        config.session_secret = Some(Secret::new("dev-session-secret"));
+        config.admin_token = Some(Secret::new("x".repeat(40)));
+        let error = config.check_secrets().unwrap_err().to_string();
+        assert!(error.starts_with("SESSION_SECRET "), "{error}");
+        config.session_secret = Some(Secret::new("s".repeat(40)));
+        config.admin_token = Some(Secret::new("too-short"));
+        let error = config.check_secrets().unwrap_err().to_string();
+        assert!(
+            error.starts_with("ADMIN_TOKEN ") && !error.contains("too-short"),
+            "{error}"
+        );
+
+        let mut dev = Cli::parse_from(["command-api", "--dev"]).config;
+        dev.check_secrets()
+            .expect("development mode accepts missing secrets");
+        assert_eq!(
+            dev.admin_token.as_ref().map(Secret::expose),
+            Some("dev-admin-token")
+        );
     }
 }

@@ -44,6 +44,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use vitrine_contract::secret::Secret;
 use vitrine_contract::session::SessionSigner;
 
 pub use config::{Config, RelayConfig};
@@ -55,13 +56,19 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub signer: SessionSigner,
+    pub admin_token: Secret,
     pub metrics: PrometheusHandle,
 }
 
 impl AppState {
+    /// The secrets must be set: [`run`] checks them ([`Config::check_secrets`]), tests set them.
     pub fn new(pool: PgPool, config: Config, metrics: PrometheusHandle) -> Self {
+        let required = "secrets are set (Config::check_secrets, or by the test)";
+        let signer = SessionSigner::new(config.session_secret.clone().expect(required))
+            .with_previous(config.session_secret_previous.clone());
         Self {
-            signer: SessionSigner::new(config.session_secret.clone()),
+            signer,
+            admin_token: config.admin_token.clone().expect(required),
             pool,
             config: Arc::new(config),
             metrics,
@@ -85,12 +92,14 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Migrates, starts the relay and serves until `shutdown` resolves, draining in-flight requests.
+/// Checks the secrets, migrates, starts the relay and serves until `shutdown` resolves,
+/// draining in-flight requests.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.check_secrets()?;
     let pool = connect(&config).await?;
     migrate(&pool, &config).await?;
     let relay = outbox::Relay::spawn(config.relay.clone(), pool.clone());

@@ -10,7 +10,7 @@
 //! - [`envelope`]: a recorded event (position, stream, version, metadata) as stored and published;
 //! - [`read_model`]: Redis keys and PostgreSQL names of the read models, shared by projector and query-api;
 //! - [`session`]: signed anonymous-session tokens (issued by command-api, checked by query-api);
-//! - [`secret`]: a string that never prints;
+//! - [`secret`]: a string that never prints, and the start-up check of secrets;
 //! - `openapi` (feature `openapi`): the router builder that documents every route, and the
 //!   problem+json schema, for command-api and query-api;
 //! - [`telemetry`]: tracing, the Prometheus recorder and the shutdown signal every program uses.

@@ -29,13 +29,16 @@ pub struct Config {
     /// Per-command Redis timeout: short, so a dead Redis degrades to PostgreSQL quickly.
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 250)]
     pub redis_timeout_ms: u64,
-    #[arg(
-        long,
-        env = "SESSION_SECRET",
-        default_value = "dev-session-secret",
-        hide_env_values = true
-    )]
-    pub session_secret: Secret,
+    /// Verifies session tokens: command-api's secret; required outside development mode.
+    #[arg(long, env = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<Secret>,
+    /// The session secret before a rotation: tokens it signed still verify.
+    #[arg(long, env = "SESSION_SECRET_PREVIOUS", hide_env_values = true)]
+    pub session_secret_previous: Option<Secret>,
+    /// Development mode: a missing session secret takes the published development value
+    /// and a short one is accepted, with a warning. Never for a public store.
+    #[arg(long = "dev", env = "VITRINE_DEV_MODE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub dev_mode: bool,
     /// Bound of a `min_version` wait before answering 503.
     #[arg(long, env = "MIN_VERSION_WAIT_MS", default_value_t = 2000)]
     pub min_version_wait_ms: u64,
@@ -48,9 +51,31 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, as if no variable were set (tests start from here).
+    /// The defaults, as if no variable were set (tests start from here and set the secret).
     pub fn local() -> Self {
         Config::parse_from(["query-api"])
+    }
+
+    /// Refuses a missing, published or short session secret outside development mode (the
+    /// error names the variable, never its value); in development mode fills in the
+    /// development value with a warning. Afterwards `session_secret` is set.
+    pub fn check_secrets(&mut self) -> anyhow::Result<()> {
+        use vitrine_contract::secret::{self, DEV_SESSION_SECRET};
+        let dev = self.dev_mode;
+        let session = secret::require(
+            "SESSION_SECRET",
+            self.session_secret.as_ref(),
+            DEV_SESSION_SECRET,
+            dev,
+        );
+        let previous = secret::optional(
+            "SESSION_SECRET_PREVIOUS",
+            self.session_secret_previous.as_ref(),
+            dev,
+        );
+        self.session_secret = Some(session.map_err(anyhow::Error::msg)?);
+        self.session_secret_previous = previous.map_err(anyhow::Error::msg)?;
+        Ok(())
     }
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)

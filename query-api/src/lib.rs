@@ -130,7 +130,13 @@ pub async fn start(config: &Config) -> anyhow::Result<(AppState, Background)> {
         store: Store::new(pool, redis, Duration::from_secs(config.search_ttl_secs)),
         live: live_rx,
         updates,
-        signer: SessionSigner::new(config.session_secret.clone()),
+        signer: SessionSigner::new(
+            config
+                .session_secret
+                .clone()
+                .context("SESSION_SECRET is not set (run checks it; tests set it)")?,
+        )
+        .with_previous(config.session_secret_previous.clone()),
         min_version_wait: config.min_version_wait(),
         metrics: vitrine_contract::telemetry::install_metrics(),
     }));
@@ -142,12 +148,13 @@ pub fn app(state: AppState) -> Router {
     routes::router().with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests.
+/// Checks the secrets, serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.check_secrets()?;
     let (state, background) = start(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, "query-api listening");
     axum::serve(listener, app(state))

@@ -15,6 +15,7 @@ use command_api::outbox::{Relay, RelayHandle};
 use command_api::AppState;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const SESSION_SECRET: &str = "test-session-secret";
 
 /// One HTTP answer: status, headers, JSON body (`Value::Null` when not JSON).
 #[derive(Debug, Clone)]
@@ -47,6 +48,24 @@ impl Drop for TestApp {
     }
 }
 
+/// Serves command-api on `pool` with `config` on a free port: its base URL and task.
+async fn serve(pool: &PgPool, config: &Config) -> (String, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let addr = listener.local_addr().expect("local addr");
+    let state = AppState::new(
+        pool.clone(),
+        config.clone(),
+        vitrine_contract::telemetry::install_metrics(),
+    );
+    let router = command_api::app(state);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{addr}"), server)
+}
+
 impl TestApp {
     /// Fresh database and topic (`KAFKA_PARTITIONS` partitions, default 6), relay running.
     pub async fn spawn() -> Self {
@@ -64,26 +83,15 @@ impl TestApp {
             format!("vitrine-test-{}", Uuid::now_v7().simple())
         };
         config.database_url = db.url.clone();
-        config.admin_token = vitrine_contract::secret::Secret::new(ADMIN_TOKEN);
+        config.admin_token = Some(vitrine_contract::secret::Secret::new(ADMIN_TOKEN));
+        config.session_secret = Some(vitrine_contract::secret::Secret::new(SESSION_SECRET));
         config.relay.kafka_brokers = vitrine_testkit::kafka_brokers();
         config.relay.kafka_topic = topic.clone();
         config.listen_addr = "127.0.0.1:0".into();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let addr = listener.local_addr().expect("local addr");
-        let state = AppState::new(
-            db.pool.clone(),
-            config.clone(),
-            vitrine_contract::telemetry::install_metrics(),
-        );
-        let router = command_api::app(state);
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let (base_url, server) = serve(&db.pool, &config).await;
         let relay = relay.then(|| Relay::spawn(config.relay.clone(), db.pool.clone()));
         Self {
-            base_url: format!("http://{addr}"),
+            base_url,
             pool: db.pool,
             topic,
             config,
@@ -91,6 +99,15 @@ impl TestApp {
             client: reqwest::Client::new(),
             server,
         }
+    }
+
+    /// Stops serving and serves the same database again on a new port with `change`
+    /// applied to the configuration: a restart with another configuration.
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut Config)) {
+        self.server.abort();
+        change(&mut self.config);
+        let (base_url, server) = serve(&self.pool, &self.config).await;
+        (self.base_url, self.server) = (base_url, server);
     }
 
     /// Another relay on this app's database (a standby when one already leads).

@@ -109,3 +109,154 @@ async fn a_nul_character_in_any_text_field_is_refused_with_422_naming_the_field(
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 }
 
+/// Runs the command-api binary with only `vars` for configuration (and no tracing noise);
+/// its exit status and what it printed.
+fn run_binary(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_command-api"));
+    command
+        .args(args)
+        .env_remove("SESSION_SECRET")
+        .env_remove("SESSION_SECRET_PREVIOUS")
+        .env_remove("ADMIN_TOKEN")
+        .env_remove("VITRINE_DEV_MODE")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        // Nothing listens here: a program that got past the secrets fails on connecting.
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:9/none")
+        .env("RUST_LOG", "warn");
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    let out = command.output().expect("the binary runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+const STRONG: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+#[test]
+fn the_program_refuses_to_start_with_missing_default_or_short_secrets_outside_development_mode() {
+    for (vars, names) in [
+        (vec![], "SESSION_SECRET"),
+        (
+            vec![
+                ("SESSION_SECRET", "dev-session-secret"),
+                ("ADMIN_TOKEN", STRONG),
+            ],
+            "SESSION_SECRET",
+        ),
+        (
+            vec![
+                ("SESSION_SECRET", STRONG),
+                ("ADMIN_TOKEN", "dev-admin-token"),
+            ],
+            "ADMIN_TOKEN",
+        ),
+        (
+            vec![
+                ("SESSION_SECRET", STRONG),
+                ("ADMIN_TOKEN", "sixteen-bytes-ok"),
+            ],
+            "ADMIN_TOKEN",
+        ),
+        (
+            vec![
+                ("SESSION_SECRET", STRONG),
+                ("ADMIN_TOKEN", STRONG),
+                ("SESSION_SECRET_PREVIOUS", "short"),
+            ],
+            "SESSION_SECRET_PREVIOUS",
+        ),
+    ] {
+        let (code, text) = run_binary(&[], &vars);
+        assert_ne!(code, Some(0), "{vars:?}: {text}");
+        assert!(text.contains(names), "{vars:?} must name {names}: {text}");
+        assert!(
+            !text.contains("sixteen-bytes-ok"),
+            "a secret was printed: {text}"
+        );
+    }
+    // Strong secrets get past the check (and then fail on the unreachable database, a
+    // different error); so does development mode, with a warning.
+    let (code, text) = run_binary(&[], &[("SESSION_SECRET", STRONG), ("ADMIN_TOKEN", STRONG)]);
+    assert_ne!(code, Some(0));
+    assert!(
+        !text.contains("SESSION_SECRET") && !text.contains("ADMIN_TOKEN") && !text.contains(STRONG),
+        "{text}"
+    );
+    for (args, vars) in [
+        (vec![], vec![("VITRINE_DEV_MODE", "1")]),
+        (vec!["--dev"], vec![]),
+    ] {
+        let (code, text) = run_binary(&args, &vars);
+        assert_ne!(code, Some(0));
+        assert!(
+            text.contains("development mode: SESSION_SECRET is not set"),
+            "development mode warns: {text}"
+        );
+    }
+}
+
+#[test]
+fn help_does_not_print_secrets_that_are_set() {
+    let (code, help) = run_binary(
+        &["--help"],
+        &[
+            ("SESSION_SECRET", "help-must-not-show-the-session-secret"),
+            (
+                "SESSION_SECRET_PREVIOUS",
+                "help-must-not-show-the-previous-one",
+            ),
+            ("ADMIN_TOKEN", "help-must-not-show-the-admin-token"),
+        ],
+    );
+    assert_eq!(code, Some(0), "{help}");
+    assert!(
+        help.contains("SESSION_SECRET") && help.contains("ADMIN_TOKEN"),
+        "{help}"
+    );
+    assert!(!help.contains("help-must-not-show"), "{help}");
+}
+
+#[tokio::test]
+async fn a_session_token_signed_with_the_previous_secret_still_works_after_a_rotation() {
+    use vitrine_contract::secret::Secret;
+    use vitrine_contract::session::SessionSigner;
+    let mut app = TestApp::spawn_with(false).await;
+    let old = app.config.session_secret.clone().expect("a secret");
+    let session = Uuid::now_v7();
+    let old_token = SessionSigner::new(old.clone())
+        .issue(session, chrono::Utc::now() + chrono::Duration::hours(1));
+    app.restart_with(|config| {
+        config.session_secret = Some(Secret::new(STRONG));
+        config.session_secret_previous = Some(old);
+    })
+    .await;
+    let category = app.create_category().await;
+    let product = app.create_product(category, 100, 5).await;
+    let r = app
+        .request(
+            Method::POST,
+            "/api/v1/cart/",
+            Some(&old_token),
+            Some(json!({"product_id": product, "quantity": 1})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    // New sessions are signed with the new secret; a third secret's tokens are refused.
+    let (_, fresh) = app.new_session().await;
+    SessionSigner::new(Secret::new(STRONG))
+        .verify(&fresh, chrono::Utc::now())
+        .expect("signed with the new secret");
+    let forged = SessionSigner::new(Secret::new("x".repeat(32)))
+        .issue(session, chrono::Utc::now() + chrono::Duration::hours(1));
+    let r = app
+        .request(Method::DELETE, "/api/v1/cart/", Some(&forged), None, &[])
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+

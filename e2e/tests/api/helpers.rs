@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const SESSION_SECRET: &str = "test-session-secret";
 
 /// One HTTP answer of command-api or query-api: status, headers, JSON body
 /// (`Value::Null` when not JSON) and the body as text.
@@ -128,7 +129,8 @@ impl CommandApi {
         let mut config = CommandConfig::defaults();
         let topic = vitrine_testkit::unique_topic(config.relay.kafka_partitions).await;
         config.database_url = db.url.clone();
-        config.admin_token = vitrine_contract::secret::Secret::new(ADMIN_TOKEN);
+        config.admin_token = Some(vitrine_contract::secret::Secret::new(ADMIN_TOKEN));
+        config.session_secret = Some(vitrine_contract::secret::Secret::new(SESSION_SECRET));
         config.relay.kafka_brokers = vitrine_testkit::kafka_brokers();
         config.relay.kafka_topic = topic.clone();
         config.listen_addr = "127.0.0.1:0".into();
