@@ -260,3 +260,36 @@ async fn a_session_token_signed_with_the_previous_secret_still_works_after_a_rot
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn two_clients_with_one_idempotency_key_never_share_a_session() {
+    let app = TestApp::spawn_with(false).await;
+    let key = "guessable-key-1";
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        answers.push(
+            app.request(
+                Method::POST,
+                "/api/v1/sessions/",
+                None,
+                None,
+                &[("Idempotency-Key", key)],
+            )
+            .await,
+        );
+    }
+    for r in &answers {
+        assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, Some("Idempotency-Key"));
+        assert!(r.body.get("token").is_none(), "{:?}", r.body);
+    }
+    // Without a key every call is a new session; nothing about them is stored.
+    let (a, token_a) = app.new_session().await;
+    let (b, token_b) = app.new_session().await;
+    assert_ne!(a, b);
+    assert_ne!(token_a, token_b);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "a session token was kept at rest");
+}
+
