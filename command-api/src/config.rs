@@ -35,6 +35,8 @@ pub struct Config {
     pub database_url: String,
     #[arg(long, env = "DB_POOL_MAX", default_value_t = 16)]
     pub db_pool_max: u32,
+    #[command(flatten)]
+    pub limits: Limits,
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
     pub listen_addr: String,
     /// Signs session tokens (HMAC-SHA256): at least 32 random bytes; required outside
@@ -60,6 +62,39 @@ pub struct Config {
     pub idempotency_ttl_hours: u64,
     #[command(flatten)]
     pub relay: RelayConfig,
+}
+
+/// How long a command may wait or run before it is answered 503 (`Retry-After`) with
+/// nothing recorded. The database limits are set per transaction (`SET LOCAL`), which
+/// works behind PgBouncer's transaction pooling, where connection options are dropped
+/// and a session `SET` would leak to other programs' transactions (docs/security.md).
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Longest wait for a pool connection.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+    /// Longest wait for a row lock (another command on the same stream).
+    #[arg(long, env = "DB_LOCK_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_lock_timeout_ms: u64,
+    /// Longest single statement.
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub db_statement_timeout_ms: u64,
+    /// Longest pause inside an open transaction: a stuck request cannot hold its locks.
+    #[arg(
+        long,
+        env = "DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub db_idle_in_transaction_timeout_ms: u64,
+    /// Longest request, end to end (below nginx's 10 s `proxy_read_timeout`).
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 8000)]
+    pub request_timeout_ms: u64,
+}
+
+impl Limits {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
 }
 
 /// What the outbox relay needs; broker-specific settings stay here (production runs Apache Kafka).

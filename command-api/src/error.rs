@@ -51,10 +51,22 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// 503 with `Retry-After`: the database could not take the command in time (no pool
+    /// connection, a lock wait or a statement over its timeout, a deadlock); nothing was
+    /// recorded and a retry is expected to succeed. Logged as a warning.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// 503 with `Retry-After`: the request ran over `REQUEST_TIMEOUT_MS`; its transaction
+    /// was rolled back, nothing was recorded.
+    #[error("the request timed out")]
+    Timeout,
     /// 500: could not record; logged, never shown.
     #[error("internal: {0}")]
     Internal(#[from] anyhow::Error),
 }
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u32 = 1;
 
 impl ApiError {
     pub fn rejected(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
@@ -90,6 +102,7 @@ impl ApiError {
             ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Busy(_) | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +120,8 @@ impl ApiError {
                 ("unsupported-media-type", "Body must be application/json")
             }
             ApiError::Rejected { .. } => ("rejected", "The command was rejected"),
+            ApiError::Busy(_) => ("busy", "Busy: retry shortly"),
+            ApiError::Timeout => ("timeout", "The request took too long: retry shortly"),
             ApiError::Internal(_) => ("could-not-record", "The command could not be recorded"),
         };
         let (detail, errors) = match self {
@@ -120,6 +135,10 @@ impl ApiError {
             ApiError::UnsupportedMediaType => {
                 ("send Content-Type: application/json".to_owned(), vec![])
             }
+            ApiError::Busy(_) | ApiError::Timeout => (
+                format!("nothing was recorded; retry after {RETRY_AFTER_SECS} s"),
+                vec![],
+            ),
             ApiError::Internal(_) => ("please retry later".to_owned(), vec![]),
         };
         let mut body = json!({
@@ -147,15 +166,33 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// Overload and contention are 503 (retry), anything else a 500.
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(e.into())
+        let code = match &e {
+            sqlx::Error::PoolTimedOut => {
+                return ApiError::Busy("no database connection free".into())
+            }
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        match code.as_deref() {
+            // lock_not_available (lock_timeout), query_canceled (statement_timeout),
+            // deadlock_detected, serialization_failure.
+            Some(code @ ("55P03" | "57014" | "40P01" | "40001")) => {
+                ApiError::Busy(format!("PostgreSQL {code}: {e}"))
+            }
+            _ => ApiError::Internal(e.into()),
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(e) = &self {
-            tracing::error!(error = ?e, "could not record");
+        match &self {
+            ApiError::Internal(e) => tracing::error!(error = ?e, "could not record"),
+            ApiError::Busy(cause) => tracing::warn!(%cause, "busy: answered 503"),
+            ApiError::Timeout => tracing::warn!("request timed out: answered 503"),
+            _ => {}
         }
         let status = self.status();
         let mut res = (status, axum::Json(self.problem())).into_response();
@@ -163,6 +200,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(RETRY_AFTER_SECS),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             res.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -170,5 +213,22 @@ impl IntoResponse for ApiError {
             );
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exhausted_pool_is_a_503_with_retry_after_not_a_500() {
+        let error = ApiError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = error.into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            ApiError::from(sqlx::Error::RowNotFound).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

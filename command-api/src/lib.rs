@@ -76,11 +76,13 @@ impl AppState {
     }
 }
 
-/// The pool command-api works with.
+/// The pool command-api works with. Its statement, lock and idle-in-transaction limits
+/// are set per transaction ([`pipeline::limit`]), not here: behind PgBouncer a
+/// connection-level setting would not stick (see [`config::Limits`]).
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(config.db_pool_max)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(config.limits.db_acquire_timeout_ms))
         .connect(&config.database_url)
         .await?)
 }

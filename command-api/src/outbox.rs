@@ -5,7 +5,10 @@
 //! on a DEDICATED connection (the lock lives and dies with that connection, so a crashed
 //! leader frees it at once); standbys retry every `RELAY_STANDBY_MS`. The lock key is
 //! derived from the database name, because advisory locks are server-wide and several
-//! stores (tests) share one server. Polling, not LISTEN/NOTIFY: NOTIFY serializes commits.
+//! stores (tests) share one server. The lock connection has a statement timeout, a
+//! client-side bound on each leader check and server-side TCP keepalives, so a hung
+//! backend or a vanished leader loses the lock instead of holding it while nothing is
+//! published. Polling, not LISTEN/NOTIFY: NOTIFY serializes commits.
 //!
 //! Delivery is at least once: a crash between the ack and the DELETE republishes a
 //! batch, and so can a producer retry (the idempotent producer is off by default, see
@@ -21,6 +24,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::task::JoinHandle;
 use vitrine_contract::RecordedEvent;
@@ -32,6 +36,19 @@ use crate::config::RelayConfig;
 const LOCK_CLASS: i32 = 0x7652_4c59; // "vRLY"
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const LEADER_CHECK: Duration = Duration::from_secs(1);
+/// A leader check that takes longer means the lock's backend hangs or the network is
+/// gone: leadership is given up (the connection dropped) so that a standby can lead.
+const LEADER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// Settings of the lock connection (a direct one: PgBouncer would drop them). The
+/// server-side keepalives make PostgreSQL notice a leader that vanished from the network
+/// within about 10 + 3 × 5 s and end its session, which frees the lock; the statement
+/// timeout bounds the leader check on a hung backend.
+const LOCK_CONNECTION_SETTINGS: [(&str, &str); 4] = [
+    ("statement_timeout", "2000"),
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+];
 
 pub struct Relay;
 
@@ -147,10 +164,14 @@ async fn try_lead(
     direct_url: Option<&str>,
 ) -> Result<Option<PgConnection>, sqlx::Error> {
     // A session-level lock: it must live on a real server connection, never a pooled one.
-    let mut conn = match direct_url {
-        Some(url) => PgConnection::connect(url).await?,
-        None => PgConnection::connect_with(&pool.connect_options()).await?,
-    };
+    let options = match direct_url {
+        Some(url) => url.parse::<PgConnectOptions>()?,
+        None => (*pool.connect_options()).clone(),
+    }
+    .options(LOCK_CONNECTION_SETTINGS);
+    let mut conn = tokio::time::timeout(LEADER_CHECK_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
     let won: bool =
         sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_database()))")
             .bind(LOCK_CLASS)
@@ -177,8 +198,15 @@ async fn lead(
     loop {
         if last_check.elapsed() >= LEADER_CHECK {
             last_check = Instant::now();
-            if let Err(e) = sqlx::query("SELECT 1").execute(&mut *lock_conn).await {
-                return e.into();
+            let check = sqlx::query("SELECT 1").execute(&mut *lock_conn);
+            match tokio::time::timeout(LEADER_CHECK_TIMEOUT, check).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return e.into(),
+                Err(_) => {
+                    return anyhow::anyhow!(
+                    "the leader lock's connection did not answer within {LEADER_CHECK_TIMEOUT:?}"
+                )
+                }
             }
             if let Ok(depth) = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
                 .fetch_one(pool)

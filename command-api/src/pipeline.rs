@@ -1,6 +1,7 @@
 //! The one command pipeline: every command that records events runs through [`execute`].
 //!
-//! In one PostgreSQL transaction: claim the `Idempotency-Key` (a retry gets the stored
+//! In one PostgreSQL transaction, its lock waits and statements bounded ([`limit`]):
+//! claim the `Idempotency-Key` (a retry gets the stored
 //! answer) → [`Aggregate::load`] locks the aggregate → `If-Match` is checked against its
 //! stream version → [`Aggregate::command`] looks up (and locks) what the decider needs →
 //! the pure [`Aggregate::decide`] → the events, grouped by stream, update the write model
@@ -146,6 +147,7 @@ pub async fn execute<A: Aggregate>(
     } = context;
     let idem = Idempotency::new(caller.scope(), headers.idempotency_key.clone(), &hash);
     let mut tx = app.pool.begin().await?;
+    limit(&mut tx, &app.config.limits).await?;
     if let Some(replay) = idempotency::begin(&idem, &mut tx).await? {
         return Ok(replay);
     }
@@ -170,6 +172,26 @@ pub async fn execute<A: Aggregate>(
     tx.commit().await?;
     A::committed(&appends);
     Ok(answer)
+}
+
+/// Bounds the transaction's lock waits, statements and idle pauses (`SET LOCAL`, one
+/// round trip): past a limit PostgreSQL cancels, the transaction rolls back and the
+/// client gets 503 with `Retry-After` ([`ApiError::Busy`]) instead of a pool tied up.
+pub async fn limit(
+    conn: &mut PgConnection,
+    limits: &crate::config::Limits,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "SELECT set_config('lock_timeout', $1, true),
+                set_config('statement_timeout', $2, true),
+                set_config('idle_in_transaction_session_timeout', $3, true)",
+    )
+    .bind(limits.db_lock_timeout_ms.to_string())
+    .bind(limits.db_statement_timeout_ms.to_string())
+    .bind(limits.db_idle_in_transaction_timeout_ms.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Groups events by their stream, streams in order of first appearance (positions follow

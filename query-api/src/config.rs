@@ -22,6 +22,13 @@ pub struct Config {
     /// How long a request waits for a PostgreSQL connection before answering 503.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 1000)]
     pub db_acquire_timeout_ms: u64,
+    /// Longest SQL statement, on direct connections (a connection option: PgBouncer,
+    /// which drops connection options, leaves it to REQUEST_TIMEOUT_MS).
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub db_statement_timeout_ms: u64,
+    /// Longest request, end to end (above MIN_VERSION_WAIT_MS, below nginx's 10 s).
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 8000)]
+    pub request_timeout_ms: u64,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
     #[arg(long, env = "REDIS_PREFIX", default_value = "vitrine:")]

@@ -157,6 +157,16 @@ pub fn min_version(
     }
 }
 
+/// Answers 503 problem+json with `Retry-After` when a read runs over `timeout`.
+pub async fn deadline(timeout: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::Unavailable("the request ran over REQUEST_TIMEOUT_MS".into()).into_response()
+        }
+    }
+}
+
 /// Counts every answer and its latency per route (`vitrine_http_*`).
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();

@@ -45,6 +45,7 @@ pub struct Payment {
         (status = 404, description = "not-found: no such order, or another session's"),
         (status = 409, description = "conflict: the order is not `placed`, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; payment_reference 1-200 characters"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id = %id))]
@@ -76,6 +77,7 @@ pub async fn pay(
         (status = 404, description = "not-found: no such order, or another session's"),
         (status = 409, description = "conflict: the order is shipped or already cancelled, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id = %id))]
@@ -102,6 +104,7 @@ pub async fn cancel(
         (status = 404, description = "not-found: no such order"),
         (status = 409, description = "conflict: the order is not paid, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id = %id))]

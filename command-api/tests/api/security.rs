@@ -293,3 +293,60 @@ async fn two_clients_with_one_idempotency_key_never_share_a_session() {
     assert_eq!(stored, 0, "a session token was kept at rest");
 }
 
+#[tokio::test]
+async fn a_write_held_up_by_a_row_lock_answers_503_with_retry_after_and_records_nothing() {
+    let mut app = TestApp::spawn_with(false).await;
+    app.restart_with(|config| config.limits.db_lock_timeout_ms = 300)
+        .await;
+    let category = app.create_category().await;
+    let product = app.create_product(category, 100, 5).await;
+    let events = app.event_count().await;
+
+    // Another connection holds the product's row, as a stuck transaction would.
+    let mut holder = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM products WHERE id = $1 FOR UPDATE")
+        .bind(product)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/products/{product}/"),
+            Some(ADMIN_TOKEN),
+            Some(json!({"price_cents": 200})),
+            &[("Idempotency-Key", "held-up-1")],
+        )
+        .await;
+    assert_problem(&r, StatusCode::SERVICE_UNAVAILABLE, None);
+    assert_eq!(r.header("retry-after"), Some("1"), "{:?}", r.headers);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the lock wait was not bounded"
+    );
+    holder.rollback().await.unwrap();
+
+    assert_eq!(
+        app.event_count().await,
+        events,
+        "a refused write recorded events"
+    );
+    let price: i64 = sqlx::query_scalar("SELECT price_cents FROM products WHERE id = $1")
+        .bind(product)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(price, 100);
+    // The key was not kept either: the retry the 503 asks for goes through.
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/products/{product}/"),
+            Some(ADMIN_TOKEN),
+            Some(json!({"price_cents": 200})),
+            &[("Idempotency-Key", "held-up-1")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+}
