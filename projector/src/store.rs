@@ -7,7 +7,7 @@ use redis::aio::ConnectionLike;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
-use vitrine_contract::read_model::{RedisKeys, FENCED_SET_LUA};
+use vitrine_contract::read_model::{redis_ttl_secs, RedisKeys, FENCED_SET_LUA};
 use vitrine_contract::{RecordedEvent, StreamId};
 
 use crate::world::World;
@@ -676,7 +676,8 @@ pub async fn write_redis_docs<C: ConnectionLike>(
             .arg(1)
             .arg(keys.key(&d.key))
             .arg(d.rev)
-            .arg(d.doc.as_deref().unwrap_or(""));
+            .arg(d.doc.as_deref().unwrap_or(""))
+            .arg(redis_ttl_secs(&d.key));
     }
     let joined: Vec<&str> = docs.iter().map(|d| d.key.as_str()).collect();
     pipe.cmd("PUBLISH")

@@ -120,3 +120,143 @@ fn the_program_refuses_a_missing_default_or_short_session_secret_outside_develop
     );
 }
 
+/// A Redis of our own with a small `maxmemory` and the store's eviction policy.
+async fn small_redis(maxmemory: &str) -> (tokio::process::Child, u16) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--bind",
+            "127.0.0.1",
+            "--maxmemory",
+            maxmemory,
+            // What deploy/services.sh sets for the store.
+            "--maxmemory-policy",
+            "volatile-lru",
+        ])
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("redis-server runs");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let url = format!("redis://127.0.0.1:{port}");
+    loop {
+        if let Ok(mut conn) = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+        {
+            let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
+            if pong.is_ok() {
+                return (server, port);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "redis-server never answered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_maxmemory_reads_stay_correct_and_documents_stay_cached_while_garbage_is_evicted() {
+    use crate::helpers::{product_doc, project_to_postgres};
+    use vitrine_contract::read_model::{doc_key, store_marker_key};
+
+    let (_redis_server, port) = small_redis("4mb").await;
+    let url = format!("redis://127.0.0.1:{port}");
+    let app = TestApp::start_with(|c| c.redis_url = url.clone()).await;
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let marker = store_marker_key(&app.prefix);
+    let _: () = redis::cmd("SET")
+        .arg(&marker)
+        .arg("the-store-id")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    // 200 products: read once each, so query-api writes them back into Redis.
+    let mut products = Vec::new();
+    for i in 0..200 {
+        let id = Uuid::now_v7();
+        let doc = product_doc(id, 1, &format!("Camera {i}"));
+        project_to_postgres(&app, 1, &doc_key::product(id), Some(&doc)).await;
+        assert_eq!(
+            app.get(&format!("/api/v1/products/{id}/")).await.status,
+            StatusCode::OK
+        );
+        products.push((id, doc));
+    }
+
+    // What anonymous traffic leaves behind, far more than fits: made-up ids (negative
+    // cache), unique searches (cached pages), plus 12 MB of big expiring entries.
+    for i in 0..150 {
+        let absent = app
+            .get(&format!("/api/v1/products/{}/", Uuid::now_v7()))
+            .await;
+        assert_eq!(absent.status, StatusCode::NOT_FOUND);
+        let search = app
+            .get(&format!("/api/v1/products/search/?q=nothing{i}"))
+            .await;
+        assert_eq!(search.status, StatusCode::OK, "{}", search.text());
+    }
+    let filler = "x".repeat(64 * 1024);
+    for i in 0..200 {
+        let set: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("{}v1:search:0:1:filler{i}", app.prefix))
+            .arg(&filler)
+            .arg("EX")
+            .arg(600)
+            .query_async(&mut redis)
+            .await;
+        set.expect("expiring keys are evicted to make room, never refused");
+    }
+    let evicted: String = redis::cmd("INFO")
+        .arg("stats")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let evicted: u64 = evicted
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(evicted > 0, "the test never filled Redis");
+
+    // Every product still reads correctly, from Redis.
+    let mut hits = 0;
+    for (id, doc) in &products {
+        let answer = app.get(&format!("/api/v1/products/{id}/")).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.text(), doc);
+        if answer.lookups() == "redis=1; sql=0" {
+            hits += 1;
+        }
+    }
+    let hit_rate = hits as f64 / products.len() as f64;
+    eprintln!("maxmemory 4mb, {evicted} keys evicted: document hit rate {hit_rate:.3}");
+    assert_eq!(hits, products.len(), "documents were evicted");
+    let kept: Option<String> = redis::cmd("GET")
+        .arg(&marker)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.as_deref(),
+        Some("the-store-id"),
+        "the store marker was evicted"
+    );
+}
