@@ -66,6 +66,7 @@ admin_token=${ADMIN_TOKEN:-$(previous ADMIN_TOKEN)}
 session_secret_previous=${SESSION_SECRET_PREVIOUS:-$(previous SESSION_SECRET_PREVIOUS)}
 strong "$session_secret" || { session_secret=$(random_secret); echo "up: new random SESSION_SECRET"; }
 strong "$admin_token" || { admin_token=$(random_secret); echo "up: new random ADMIN_TOKEN (in $STORE_ENV)"; }
+[ -z "$session_secret_previous" ] || strong "$session_secret_previous" || session_secret_previous=
 umask_was=$(umask); umask 077
 cat >"$STORE_ENV.next" <<ENV
 # The running Vitrine store's environment, written by deploy/up.sh. Operators:
