@@ -71,10 +71,10 @@ pub struct Config {
 #[derive(Debug, Clone, Args)]
 pub struct Limits {
     /// Longest wait for a pool connection.
-    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5000)]
     pub db_acquire_timeout_ms: u64,
     /// Longest wait for a row lock (another command on the same stream).
-    #[arg(long, env = "DB_LOCK_TIMEOUT_MS", default_value_t = 2000)]
+    #[arg(long, env = "DB_LOCK_TIMEOUT_MS", default_value_t = 3000)]
     pub db_lock_timeout_ms: u64,
     /// Longest single statement.
     #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]

@@ -122,6 +122,7 @@ fn run_binary(args: &[&str], vars: &[(&str, &str)]) -> (Option<i32>, String) {
         .env("LISTEN_ADDR", "127.0.0.1:0")
         // Nothing listens here: a program that got past the secrets fails on connecting.
         .env("DATABASE_URL", "postgres://postgres@127.0.0.1:9/none")
+        .env("DB_ACQUIRE_TIMEOUT_MS", "200")
         .env("RUST_LOG", "warn");
     for (k, v) in vars {
         command.env(k, v);
