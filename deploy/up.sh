@@ -64,8 +64,12 @@ strong() { [ "${#1}" -ge 32 ] && case "$1" in dev-*|test-*) false ;; *) true ;; 
 session_secret=${SESSION_SECRET:-$(previous SESSION_SECRET)}
 admin_token=${ADMIN_TOKEN:-$(previous ADMIN_TOKEN)}
 session_secret_previous=${SESSION_SECRET_PREVIOUS:-$(previous SESSION_SECRET_PREVIOUS)}
+# The payment provider's webhook secret: command-api refuses to start without one of at
+# least 32 characters, so a random one is made once and kept (docs/security.md).
+payment_webhook_secret=${PAYMENT_WEBHOOK_SECRET:-$(previous PAYMENT_WEBHOOK_SECRET)}
 strong "$session_secret" || { session_secret=$(random_secret); echo "up: new random SESSION_SECRET"; }
 strong "$admin_token" || { admin_token=$(random_secret); echo "up: new random ADMIN_TOKEN (in $STORE_ENV)"; }
+strong "$payment_webhook_secret" || { payment_webhook_secret=$(random_secret); echo "up: new random PAYMENT_WEBHOOK_SECRET"; }
 [ -z "$session_secret_previous" ] || strong "$session_secret_previous" || session_secret_previous=
 umask_was=$(umask); umask 077
 cat >"$STORE_ENV.next" <<ENV
@@ -83,6 +87,7 @@ KAFKA_PARTITIONS='$KAFKA_PARTITIONS'
 SESSION_SECRET='$session_secret'
 SESSION_SECRET_PREVIOUS='$session_secret_previous'
 ADMIN_TOKEN='$admin_token'
+PAYMENT_WEBHOOK_SECRET='$payment_webhook_secret'
 NGINX_PORT='$NGINX_PORT'
 COMMAND_API_PORT_MIN='$COMMAND_API_PORT_MIN'
 COMMAND_API_PORT_MAX='$COMMAND_API_PORT_MAX'

@@ -122,7 +122,7 @@ kill "$sp"; wait "$sp" 2>/dev/null || true
 psql -X -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres pgbouncer -A -c 'SHOW STATS' >"$work/stats1" 2>/dev/null || true
 pool_size=$(psql -X -At -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U postgres pgbouncer -c 'SHOW CONFIG' | awk -F'|' '$1 == "default_pool_size" { print $2 }')
 wreqs=$(wrk_field "$work/w.txt" requests) wdur=$(wrk_field "$work/w.txt" duration_us)
-emit "wrk -t2 -c64 -d${D}s POST /api/v1/cart/ (64 sessions × 20 products), 2 command-api, $(bash deploy/scale.sh ports query-api | tr ',' '\n' | wc -l) query-api, 2 projector instances."
+emit "wrk -t2 -c64 -d${D}s POST /api/v1/cart/ (every 4th write per line a PUT back to 1: the line limit is 10; 64 sessions × 20 products), 2 command-api, $(bash deploy/scale.sh ports query-api | tr ',' '\n' | wc -l) query-api, 2 projector instances."
 emit ""
 emit "| measure | value |"
 emit "|---|---:|"

@@ -30,6 +30,9 @@ if [ ! -x "$scenario" ]; then
   cargo build --release -q -p loadtests --bin scenario
 fi
 
+# The scenario pays its orders through the fake provider, signing with the store's secret.
+PAYMENT_WEBHOOK_SECRET=$(env -i bash -c ". '$STORE_ENV'; printf '%s' \"\$PAYMENT_WEBHOOK_SECRET\"")
+export PAYMENT_WEBHOOK_SECRET
 echo "smoke: $USERS users for ${SECONDS_}s against http://127.0.0.1:$NGINX_PORT (reports in $REPORTS)"
 timeout --signal=INT --kill-after=20 "$TIMEOUT" "$scenario" \
   --host "http://127.0.0.1:$NGINX_PORT" \

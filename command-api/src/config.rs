@@ -61,6 +61,8 @@ pub struct Config {
     #[arg(long, env = "IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
     pub idempotency_ttl_hours: u64,
     #[command(flatten)]
+    pub orders: OrderConfig,
+    #[command(flatten)]
     pub relay: RelayConfig,
 }
 
@@ -97,6 +99,80 @@ impl Limits {
     }
 }
 
+/// Payments, payment deadlines and the per-session limits (docs/security.md).
+#[derive(Debug, Clone, Args)]
+pub struct OrderConfig {
+    /// The secret the payment provider signs its callbacks with (at least 32
+    /// characters). Required to serve; never printed.
+    #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: Option<Secret>,
+    /// How far a callback's signed timestamp may be from this clock, in seconds.
+    #[arg(long, env = "PAYMENT_WEBHOOK_TOLERANCE_SECONDS", default_value_t = 300)]
+    pub payment_webhook_tolerance_seconds: u64,
+    /// An unpaid order expires this long after it was placed and its stock returns:
+    /// `30m`, `90s`, `2h`, or plain seconds.
+    #[arg(long, env = "ORDER_PAYMENT_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub order_payment_timeout: Duration,
+    /// How often each instance looks for orders past their deadline, in milliseconds.
+    #[arg(long, env = "ORDER_DEADLINE_POLL_MS", default_value_t = 1000)]
+    pub order_deadline_poll_ms: u64,
+    /// Unpaid orders one session may hold at once; a checkout beyond it is a 409.
+    #[arg(long, env = "MAX_OPEN_ORDERS_PER_SESSION", default_value_t = 3,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_open_orders: i64,
+    /// Units of one product a cart line (and so an order line) may hold, 1 to 999.
+    #[arg(long, env = "MAX_LINE_QUANTITY", default_value_t = 10,
+          value_parser = clap::value_parser!(i32).range(1..=999))]
+    pub max_line_quantity: i32,
+}
+
+impl OrderConfig {
+    /// Refuses to serve without a usable webhook secret: payments could not be confirmed,
+    /// or anyone who guessed a short one could confirm them.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match &self.payment_webhook_secret {
+            None => anyhow::bail!(
+                "PAYMENT_WEBHOOK_SECRET is not set: the payment provider's callbacks could not be verified"
+            ),
+            Some(s) if s.expose().len() < vitrine_contract::payment::MIN_SECRET_LEN => {
+                anyhow::bail!(
+                    "PAYMENT_WEBHOOK_SECRET is shorter than {} characters",
+                    vitrine_contract::payment::MIN_SECRET_LEN
+                )
+            }
+            Some(_) => Ok(()),
+        }
+    }
+    pub fn deadline_poll(&self) -> Duration {
+        Duration::from_millis(self.order_deadline_poll_ms)
+    }
+    pub fn webhook_tolerance(&self) -> Duration {
+        Duration::from_secs(self.payment_webhook_tolerance_seconds)
+    }
+}
+
+/// `90s`, `30m`, `2h` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m or 2h"))?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("{s:?}: the unit must be s, m or h")),
+    };
+    if seconds == 0 {
+        return Err("the duration must be at least one second".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
 /// What the outbox relay needs; broker-specific settings stay here (production runs Apache Kafka).
 #[derive(Debug, Clone, Args)]
 pub struct RelayConfig {
@@ -119,8 +195,9 @@ pub struct RelayConfig {
     pub linger_ms: u64,
     #[arg(long, env = "RELAY_BATCH", default_value_t = 1000)]
     pub batch: i64,
-    /// Idle poll interval of the leader.
-    #[arg(long, env = "RELAY_POLL_MS", default_value_t = 10)]
+    /// How long an idle leader waits for a wake-up (a commit's notice) before looking at
+    /// the outbox anyway.
+    #[arg(long, env = "RELAY_POLL_MS", default_value_t = 1000)]
     pub poll_ms: u64,
     /// How often a standby tries to become leader.
     #[arg(long, env = "RELAY_STANDBY_MS", default_value_t = 1000)]
@@ -154,7 +231,10 @@ impl Config {
     /// names the variable, never its value); in development mode fills in the
     /// development values with a warning. Afterwards every required secret is set.
     pub fn check_secrets(&mut self) -> anyhow::Result<()> {
-        use vitrine_contract::secret::{self, DEV_ADMIN_TOKEN, DEV_SESSION_SECRET};
+        use vitrine_contract::secret::{
+            DEV_ADMIN_TOKEN, DEV_PAYMENT_WEBHOOK_SECRET, DEV_SESSION_SECRET,
+        };
+        use vitrine_runtime::secrets as secret;
         let dev = self.dev_mode;
         let session = secret::require(
             "SESSION_SECRET",
@@ -173,9 +253,16 @@ impl Config {
             DEV_ADMIN_TOKEN,
             dev,
         );
+        let payment = secret::require(
+            "PAYMENT_WEBHOOK_SECRET",
+            self.orders.payment_webhook_secret.as_ref(),
+            DEV_PAYMENT_WEBHOOK_SECRET,
+            dev,
+        );
         self.session_secret = Some(session.map_err(anyhow::Error::msg)?);
         self.session_secret_previous = previous.map_err(anyhow::Error::msg)?;
         self.admin_token = Some(admin.map_err(anyhow::Error::msg)?);
+        self.orders.payment_webhook_secret = Some(payment.map_err(anyhow::Error::msg)?);
         Ok(())
     }
 }
@@ -200,6 +287,11 @@ mod tests {
             error.starts_with("ADMIN_TOKEN ") && !error.contains("too-short"),
             "{error}"
         );
+        config.admin_token = Some(Secret::new("a".repeat(40)));
+        config.orders.payment_webhook_secret =
+            Some(Secret::new("dev-payment-webhook-secret-not-for-production"));
+        let error = config.check_secrets().unwrap_err().to_string();
+        assert!(error.starts_with("PAYMENT_WEBHOOK_SECRET "), "{error}");
 
         let mut dev = Cli::parse_from(["command-api", "--dev"]).config;
         dev.check_secrets()
@@ -208,5 +300,32 @@ mod tests {
             dev.admin_token.as_ref().map(Secret::expose),
             Some("dev-admin-token")
         );
+        dev.orders
+            .check()
+            .expect("development mode supplies a usable webhook secret");
+    }
+
+    #[test]
+    fn durations_take_seconds_minutes_hours_or_a_bare_number() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn the_webhook_secret_is_required_long_and_never_printed() {
+        let mut orders = Config::defaults().orders;
+        orders.payment_webhook_secret = None;
+        assert!(orders.check().is_err());
+        orders.payment_webhook_secret = Some(Secret::new("short"));
+        assert!(orders.check().is_err());
+        let long = "x".repeat(32);
+        orders.payment_webhook_secret = Some(Secret::new(long.clone()));
+        assert!(orders.check().is_ok());
+        assert!(!format!("{orders:?}").contains(&long));
     }
 }

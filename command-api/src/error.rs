@@ -1,31 +1,22 @@
-//! The one error type of command-api and its `application/problem+json` rendering (RFC 9457).
+//! The one error type of command-api, rendered through the shared problem+json answer
+//! ([`vitrine_runtime::http::Problem`], RFC 9457).
 
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::json;
+use vitrine_runtime::http::{Kind, Problem};
 
 /// A field (or header) at fault, as listed in a problem body's `errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use vitrine_runtime::http::FieldProblem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the body is not JSON at all.
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// 400: a well-formed request about something this store does not have (a payment
+    /// callback naming an unknown order).
+    #[error("bad request: {0}")]
+    BadRequest(String),
     /// 401: no token or a bad one.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
@@ -36,8 +27,11 @@ pub enum ApiError {
     #[error("conflict: {detail}")]
     Conflict {
         detail: String,
-        errors: Vec<FieldError>,
-        extra: Option<serde_json::Value>,
+        errors: Vec<FieldProblem>,
+        /// A stale `If-Match`: the stream's current version.
+        current_version: Option<i64>,
+        /// Short stock: per product, requested and available.
+        insufficient: Option<serde_json::Value>,
     },
     /// 413: body over the limit.
     #[error("request body too large")]
@@ -49,7 +43,7 @@ pub enum ApiError {
     #[error("rejected: {detail}")]
     Rejected {
         detail: String,
-        errors: Vec<FieldError>,
+        errors: Vec<FieldProblem>,
     },
     /// 503 with `Retry-After`: the database could not take the command in time (no pool
     /// connection, a lock wait or a statement over its timeout, a deadlock); nothing was
@@ -69,7 +63,7 @@ pub enum ApiError {
 pub const RETRY_AFTER_SECS: u32 = 1;
 
 impl ApiError {
-    pub fn rejected(detail: impl Into<String>, errors: Vec<FieldError>) -> Self {
+    pub fn rejected(detail: impl Into<String>, errors: Vec<FieldProblem>) -> Self {
         Self::Rejected {
             detail: detail.into(),
             errors,
@@ -81,87 +75,76 @@ impl ApiError {
         let message = message.into();
         Self::Rejected {
             detail: format!("{field}: {message}"),
-            errors: vec![FieldError::new(field, message)],
+            errors: vec![FieldProblem::new(field, message)],
         }
     }
 
+    /// 409 with a detail only.
     pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::conflict_on(detail, Vec::new())
+    }
+
+    /// 409 naming the fields at fault.
+    pub fn conflict_on(detail: impl Into<String>, errors: Vec<FieldProblem>) -> Self {
         Self::Conflict {
             detail: detail.into(),
-            errors: Vec::new(),
-            extra: None,
+            errors,
+            current_version: None,
+            insufficient: None,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Rejected { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Busy(_) | ApiError::Timeout => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.problem().status_code()
     }
 
-    /// The problem+json body.
-    pub fn problem(&self) -> serde_json::Value {
-        let status = self.status();
-        let (kind, title) = match self {
-            ApiError::Malformed(_) => ("malformed-json", "Malformed request body"),
-            ApiError::Unauthorized(_) => ("unauthorized", "Missing or invalid credentials"),
-            ApiError::NotFound(_) => ("not-found", "Not found"),
-            ApiError::Conflict { .. } => ("conflict", "Conflict"),
-            ApiError::TooLarge => ("payload-too-large", "Request body too large"),
-            ApiError::UnsupportedMediaType => {
-                ("unsupported-media-type", "Body must be application/json")
+    /// The problem+json answer (a 500 logs its cause here and says only "retry later").
+    pub fn problem(&self) -> Problem {
+        match self {
+            ApiError::Malformed(detail) => Problem::new(Kind::MalformedJson, detail.clone()),
+            ApiError::BadRequest(detail) => Problem::new(Kind::BadRequest, detail.clone()),
+            ApiError::Unauthorized(detail) => {
+                Problem::new(Kind::Unauthorized, *detail).www_authenticate("Bearer")
             }
-            ApiError::Rejected { .. } => ("rejected", "The command was rejected"),
-            ApiError::Busy(_) => ("busy", "Busy: retry shortly"),
-            ApiError::Timeout => ("timeout", "The request took too long: retry shortly"),
-            ApiError::Internal(_) => ("could-not-record", "The command could not be recorded"),
-        };
-        let (detail, errors) = match self {
-            ApiError::Malformed(d) => (d.clone(), vec![]),
-            ApiError::Unauthorized(d) => ((*d).to_owned(), vec![]),
-            ApiError::NotFound(what) => (format!("no such {what}"), vec![]),
-            ApiError::Conflict { detail, errors, .. } | ApiError::Rejected { detail, errors } => {
-                (detail.clone(), errors.clone())
-            }
-            ApiError::TooLarge => ("the body is over the size limit".to_owned(), vec![]),
-            ApiError::UnsupportedMediaType => {
-                ("send Content-Type: application/json".to_owned(), vec![])
-            }
-            ApiError::Busy(_) | ApiError::Timeout => (
+            ApiError::Busy(_) => Problem::new(
+                Kind::Busy,
                 format!("nothing was recorded; retry after {RETRY_AFTER_SECS} s"),
-                vec![],
-            ),
-            ApiError::Internal(_) => ("please retry later".to_owned(), vec![]),
-        };
-        let mut body = json!({
-            "type": format!("https://vitrine.example/problems/{kind}"),
-            "title": title,
-            "status": status.as_u16(),
-            "detail": detail,
-            "errors": errors,
-        });
-        if let (
+            )
+            .retry_after(RETRY_AFTER_SECS),
+            ApiError::Timeout => Problem::new(
+                Kind::Timeout,
+                format!("nothing was recorded; retry after {RETRY_AFTER_SECS} s"),
+            )
+            .retry_after(RETRY_AFTER_SECS),
+            ApiError::NotFound(what) => Problem::new(Kind::NotFound, format!("no such {what}")),
             ApiError::Conflict {
-                extra: Some(extra), ..
-            },
-            Some(obj),
-        ) = (self, body.as_object_mut())
-        {
-            if let Some(extra) = extra.as_object() {
-                for (k, v) in extra {
-                    obj.insert(k.clone(), v.clone());
+                detail,
+                errors,
+                current_version,
+                insufficient,
+            } => {
+                let mut problem =
+                    Problem::new(Kind::Conflict, detail.clone()).errors(errors.clone());
+                if let Some(version) = current_version {
+                    problem = problem.current_version(*version);
                 }
+                if let Some(lines) = insufficient {
+                    problem = problem.insufficient(lines.clone());
+                }
+                problem
             }
+            ApiError::TooLarge => {
+                Problem::new(Kind::PayloadTooLarge, "the body is over the size limit")
+            }
+            ApiError::UnsupportedMediaType => Problem::new(
+                Kind::UnsupportedMediaType,
+                "send Content-Type: application/json",
+            ),
+            ApiError::Rejected { detail, errors } => {
+                Problem::new(Kind::Rejected, detail.clone()).errors(errors.clone())
+            }
+            ApiError::Internal(_) => Problem::new(Kind::CouldNotRecord, "please retry later"),
         }
-        body
     }
 }
 
@@ -189,35 +172,27 @@ impl From<sqlx::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Internal(e) => tracing::error!(error = ?e, "could not record"),
-            ApiError::Busy(cause) => tracing::warn!(%cause, "busy: answered 503"),
-            ApiError::Timeout => tracing::warn!("request timed out: answered 503"),
-            _ => {}
+            ApiError::Internal(cause) => {
+                Problem::hiding(Kind::CouldNotRecord, "please retry later", cause)
+            }
+            ApiError::Busy(cause) => {
+                tracing::warn!(%cause, "busy: answered 503");
+                self.problem()
+            }
+            ApiError::Timeout => {
+                tracing::warn!("request timed out: answered 503");
+                self.problem()
+            }
+            _ => self.problem(),
         }
-        let status = self.status();
-        let mut res = (status, axum::Json(self.problem())).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/problem+json"),
-        );
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.headers_mut().insert(
-                header::RETRY_AFTER,
-                header::HeaderValue::from(RETRY_AFTER_SECS),
-            );
-        }
-        if status == StatusCode::UNAUTHORIZED {
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                header::HeaderValue::from_static("Bearer"),
-            );
-        }
-        res
+        .into_response()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
+
     use super::*;
 
     #[test]

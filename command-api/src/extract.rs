@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldProblem};
 
 /// A JSON body, plus the hash of the request that idempotency compares.
 pub struct JsonBody<T> {
@@ -77,7 +77,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 };
                 ApiError::rejected(
                     format!("{field}: {message}"),
-                    vec![FieldError::new(field, message)],
+                    vec![FieldProblem::new(field, message)],
                 )
             }
         }
@@ -105,9 +105,9 @@ fn refuse_nul(bytes: &[u8]) -> Result<(), ApiError> {
     if found.is_empty() {
         return Ok(());
     }
-    let errors: Vec<FieldError> = found
+    let errors: Vec<FieldProblem> = found
         .into_iter()
-        .map(|field| FieldError::new(field, NUL_MESSAGE))
+        .map(|field| FieldProblem::new(field, NUL_MESSAGE))
         .collect();
     let detail = errors
         .iter()
@@ -267,11 +267,12 @@ pub fn check_version(expected: Option<i64>, current: i64) -> Result<(), ApiError
     match expected {
         Some(e) if e != current => Err(ApiError::Conflict {
             detail: format!("the stream is at version {current}, not {e}"),
-            errors: vec![FieldError::new(
+            errors: vec![FieldProblem::new(
                 "If-Match",
                 format!("stale: current version is {current}"),
             )],
-            extra: Some(serde_json::json!({ "current_version": current })),
+            current_version: Some(current),
+            insufficient: None,
         }),
         _ => Ok(()),
     }
@@ -293,7 +294,7 @@ mod tests {
 
     fn field_of(e: ApiError) -> (StatusCode, String) {
         let status = e.status();
-        let body = e.problem();
+        let body = serde_json::to_value(e.problem()).unwrap();
         (
             status,
             body["errors"][0]["field"].as_str().unwrap_or("").to_owned(),

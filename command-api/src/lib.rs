@@ -13,12 +13,15 @@
 //!   write model, append, commit) and the [`pipeline::Aggregate`] trait;
 //! - [`aggregates`]: one module per aggregate (category, product, cart, checkout, order):
 //!   its lock SQL, its pure decider (`decide.rs`), its write-model persistence;
-//! - [`event_store`]: the `events` table: appending (with outbox rows) and reading;
+//! - the `events` table (appending with outbox rows, reading) is
+//!   `vitrine_runtime::event_store`, shared with the projector and the tools;
 //! - [`idempotency`]: `Idempotency-Key` claims and replays;
 //! - [`extract`], [`auth`], [`error`], [`response`]: request parsing, callers, problem+json, answers;
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers (committed as
 //!   `docs/openapi/command-api.json` for query-api to serve);
-//! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows).
+//! - [`outbox`]: the relay (leader election, publish, delete acknowledged rows);
+//! - [`payments`]: the payment provider's webhook secret and signature check;
+//! - [`deadlines`]: the process manager that expires unpaid orders (durable timers).
 //!
 //! The tests (`tests/api/`) start this app on a fresh database and topic; the
 //! cross-program tests are in the `e2e` crate.
@@ -26,12 +29,13 @@
 pub mod aggregates;
 pub mod auth;
 pub mod config;
+pub mod deadlines;
 pub mod error;
-pub mod event_store;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod outbox;
+pub mod payments;
 pub mod pipeline;
 pub mod response;
 pub mod routes;
@@ -58,6 +62,8 @@ pub struct AppState {
     pub signer: SessionSigner,
     pub admin_token: Secret,
     pub metrics: PrometheusHandle,
+    /// Wakes the relay after a commit (a no-op until [`AppState::with_relay`]).
+    pub outbox: outbox::OutboxSignal,
 }
 
 impl AppState {
@@ -72,7 +78,14 @@ impl AppState {
             pool,
             config: Arc::new(config),
             metrics,
+            outbox: outbox::OutboxSignal::default(),
         }
+    }
+
+    /// Commits wake this relay (of this instance, or through it the leader's).
+    pub fn with_relay(mut self, relay: &outbox::RelayHandle) -> Self {
+        self.outbox = relay.signal();
+        self
     }
 }
 
@@ -90,18 +103,20 @@ pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
 /// Applies the migrations (sqlx serializes concurrent runs), on the direct connection
 /// when one is configured.
 pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
-    vitrine_contract::migrate(pool, config.relay.database_direct_url.as_deref()).await?;
+    vitrine_runtime::migrate(pool, config.relay.database_direct_url.as_deref()).await?;
     Ok(())
 }
 
-/// Checks the secrets, migrates, starts the relay and serves until `shutdown` resolves,
-/// draining in-flight requests.
+/// Checks the secrets (refusing to start without a usable webhook secret), migrates,
+/// starts the relay and the deadline loop and serves until `shutdown` resolves, draining
+/// in-flight requests.
 pub async fn run(
     mut config: Config,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.check_secrets()?;
+    config.orders.check()?;
     let pool = connect(&config).await?;
     migrate(&pool, &config).await?;
     let relay = outbox::Relay::spawn(config.relay.clone(), pool.clone());
@@ -110,12 +125,15 @@ pub async fn run(
         std::time::Duration::from_secs(config.idempotency_ttl_hours * 3600),
         std::time::Duration::from_secs(600),
     ));
-    let state = AppState::new(pool, config, vitrine_contract::telemetry::install_metrics());
+    let state = AppState::new(pool, config, vitrine_runtime::telemetry::install_metrics())
+        .with_relay(&relay);
+    let deadlines = deadlines::spawn(state.clone());
     tracing::info!(addr = %listener.local_addr()?, "command-api listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await?;
     relay.abort();
     expiry.abort();
+    deadlines.abort();
     Ok(())
 }

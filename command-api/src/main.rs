@@ -4,7 +4,7 @@ use command_api::config::{Cli, Command};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    vitrine_contract::telemetry::init_tracing();
+    vitrine_runtime::telemetry::init_tracing();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => {
             let pool = command_api::connect(&cli.config).await?;
@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
             command_api::run(
                 cli.config,
                 listener,
-                vitrine_contract::telemetry::shutdown_signal(),
+                vitrine_runtime::telemetry::shutdown_signal(),
             )
             .await
         }

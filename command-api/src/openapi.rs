@@ -1,7 +1,7 @@
 //! command-api's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! annotations.
 //!
-//! The router is built with [`vitrine_contract::openapi::Documented`] (see
+//! The router is built with [`vitrine_runtime::openapi::Documented`] (see
 //! [`crate::routes::documented`]): a handler is registered only together with its
 //! operation, so every route is in [`openapi`]'s answer.
 //!
@@ -35,6 +35,7 @@ pub const COMMITTED: &str = "docs/openapi/command-api.json";
         (name = "cart", description = "The session's cart"),
         (name = "checkout", description = "A cart becomes an order"),
         (name = "orders", description = "Order transitions"),
+        (name = "payments", description = "The payment provider's signed callbacks"),
         (name = "ops", description = "Health, readiness and metrics (not routed by nginx)"),
     )
 )]
@@ -119,10 +120,20 @@ pub struct CommandAnswer {
     pub order_id: Option<Uuid>,
     /// Checkout.
     pub total_cents: Option<i64>,
-    /// Checkout.
+    /// Checkout; starting a payment (the payment's currency).
     pub currency: Option<String>,
-    /// Checkout (`placed`) and order transitions (`paid`, `cancelled`, `shipped`).
+    /// Checkout (`placed`) and order transitions (`paid`, `cancelled`, `shipped`, `expired`).
     pub status: Option<String>,
+    /// Checkout: when the order expires unpaid and its stock returns (RFC 3339).
+    pub pay_by: Option<chrono::DateTime<chrono::Utc>>,
+    /// Order transitions and the payment callback: `none`, `pending`, `paid` or `failed`.
+    pub payment_status: Option<String>,
+    /// Starting a payment: the provider's payment intent.
+    pub intent_id: Option<String>,
+    /// Starting a payment: what the client hands to the provider to pay the intent.
+    pub client_secret: Option<String>,
+    /// Starting a payment: the amount to pay (the order's total).
+    pub amount_cents: Option<i64>,
 }
 
 /// A cart line in a cart command's answer.
@@ -155,7 +166,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
     use tower::ServiceExt;
-    use vitrine_contract::openapi::operation_list;
+    use vitrine_runtime::openapi::operation_list;
 
     use super::*;
 
@@ -200,6 +211,7 @@ mod tests {
             ("POST", "/api/v1/orders/{id}/pay/"),
             ("POST", "/api/v1/orders/{id}/cancel/"),
             ("POST", "/api/v1/orders/{id}/ship/"),
+            ("POST", "/api/v1/payments/webhook/"),
             ("GET", "/healthz"),
             ("GET", "/readyz"),
             ("GET", "/metrics"),
@@ -209,7 +221,7 @@ mod tests {
                 "{method} {path} is not documented"
             );
         }
-        assert_eq!(ops.len(), 18, "{ops:?}");
+        assert_eq!(ops.len(), 19, "{ops:?}");
         // Every error answer is a problem.
         let text = json();
         assert!(text.contains("application/problem+json"));
@@ -223,7 +235,7 @@ mod tests {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy(&config.database_url)
             .unwrap();
-        crate::AppState::new(pool, config, vitrine_contract::telemetry::install_metrics())
+        crate::AppState::new(pool, config, vitrine_runtime::telemetry::install_metrics())
     }
 
     /// Every method on every documented path (both slash forms) reaches a handler, and

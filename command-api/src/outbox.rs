@@ -5,10 +5,19 @@
 //! on a DEDICATED connection (the lock lives and dies with that connection, so a crashed
 //! leader frees it at once); standbys retry every `RELAY_STANDBY_MS`. The lock key is
 //! derived from the database name, because advisory locks are server-wide and several
-//! stores (tests) share one server. The lock connection has a statement timeout, a
-//! client-side bound on each leader check and server-side TCP keepalives, so a hung
-//! backend or a vanished leader loses the lock instead of holding it while nothing is
-//! published. Polling, not LISTEN/NOTIFY: NOTIFY serializes commits.
+//! stores (tests) share one server. The lock connection has a statement timeout and
+//! server-side TCP keepalives ([`locks::LIVENESS_SETTINGS`]), and every attempt to take
+//! the lock and every leader check is bounded client-side ([`LEADER_CHECK_TIMEOUT`]), so a
+//! hung backend or a vanished leader loses the lock instead of holding it while nothing
+//! is published. A standby keeps its connection between attempts.
+//!
+//! Wake-ups, not busy polling: after a commit with events, an instance signals its
+//! [`OutboxSignal`]; a small task turns the signals into one wake-up at a time: the local
+//! relay's directly when this instance leads, else a NOTIFY on
+//! [`wakeup::OUTBOX_CHANNEL`] (sent outside the command's transaction: NOTIFY inside it
+//! would serialize commits), which the leader listens to. An idle leader still looks every
+//! `RELAY_POLL_MS` (default 1 s), so a lost notice only delays. After each published batch
+//! the relay notifies [`wakeup::PUBLISHED_CHANNEL`], which wakes the projectors.
 //!
 //! Delivery is at least once: a crash between the ack and the DELETE republishes a
 //! batch, and so can a producer retry (the idempotent producer is off by default, see
@@ -24,10 +33,12 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
-use vitrine_contract::RecordedEvent;
+use vitrine_runtime::event_store;
+use vitrine_runtime::locks::{self, LockTarget};
+use vitrine_runtime::wakeup::{self, Listener};
 
 use crate::config::RelayConfig;
 
@@ -36,29 +47,38 @@ use crate::config::RelayConfig;
 const LOCK_CLASS: i32 = 0x7652_4c59; // "vRLY"
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const LEADER_CHECK: Duration = Duration::from_secs(1);
-/// A leader check that takes longer means the lock's backend hangs or the network is
-/// gone: leadership is given up (the connection dropped) so that a standby can lead.
+/// Taking the lock or a leader check that takes longer means the lock's backend hangs or
+/// the network is gone: the attempt fails, or leadership is given up (the connection
+/// dropped) so that a standby can lead.
 const LEADER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
-/// Settings of the lock connection (a direct one: PgBouncer would drop them). The
-/// server-side keepalives make PostgreSQL notice a leader that vanished from the network
-/// within about 10 + 3 × 5 s and end its session, which frees the lock; the statement
-/// timeout bounds the leader check on a hung backend.
-const LOCK_CONNECTION_SETTINGS: [(&str, &str); 4] = [
-    ("statement_timeout", "2000"),
-    ("tcp_keepalives_idle", "10"),
-    ("tcp_keepalives_interval", "5"),
-    ("tcp_keepalives_count", "3"),
-];
+const NOTICE_SPACING: Duration = Duration::from_millis(5);
 
 pub struct Relay;
 
 /// A running relay task.
 pub struct RelayHandle {
     join: JoinHandle<()>,
+    signaller: JoinHandle<()>,
     leader: Arc<AtomicBool>,
+    signal: OutboxSignal,
+}
+
+/// Told by the command pipeline after every commit that appended events; cheap and
+/// never blocking (signals arriving while one wake-up is sent merge into the next).
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn committed(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl RelayHandle {
+    /// The signal the command pipeline gives after a commit.
+    pub fn signal(&self) -> OutboxSignal {
+        self.signal.clone()
+    }
     /// Whether this relay currently holds the leader lock.
     pub fn is_leader(&self) -> bool {
         self.leader.load(Ordering::SeqCst)
@@ -75,6 +95,7 @@ impl RelayHandle {
 impl Drop for RelayHandle {
     fn drop(&mut self) {
         self.join.abort();
+        self.signaller.abort();
     }
 }
 
@@ -82,8 +103,44 @@ impl Relay {
     /// Starts the relay on the pool's database; standby until it wins the lock.
     pub fn spawn(config: RelayConfig, pool: PgPool) -> RelayHandle {
         let leader = Arc::new(AtomicBool::new(false));
-        let join = tokio::spawn(run(config, pool, leader.clone()));
-        RelayHandle { join, leader }
+        let wake = Arc::new(Notify::new());
+        let signal = OutboxSignal::default();
+        let signaller = tokio::spawn(signal_commits(
+            signal.clone(),
+            pool.clone(),
+            leader.clone(),
+            wake.clone(),
+        ));
+        let join = tokio::spawn(run(config, pool, leader.clone(), wake));
+        RelayHandle {
+            join,
+            signaller,
+            leader,
+            signal,
+        }
+    }
+}
+
+/// Turns commit signals into wake-ups of the leader, one at a time.
+async fn signal_commits(
+    signal: OutboxSignal,
+    pool: PgPool,
+    leader: Arc<AtomicBool>,
+    wake: Arc<Notify>,
+) {
+    loop {
+        signal.0.notified().await;
+        if leader.load(Ordering::SeqCst) {
+            wake.notify_one();
+            continue;
+        }
+        if let Err(error) = wakeup::notify(&pool, wakeup::OUTBOX_CHANNEL).await {
+            // the leader looks by itself within RELAY_POLL_MS
+            tracing::debug!(%error, "relay: could not notify the leader");
+        }
+        // Under load the leader is busy anyway: at most one notice per NOTICE_SPACING,
+        // the commits of the meantime merge into the next.
+        tokio::time::sleep(NOTICE_SPACING).await;
     }
 }
 
@@ -129,7 +186,7 @@ pub async fn ensure_topic(config: &RelayConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>) {
+async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>, wake: Arc<Notify>) {
     let mut producer = match producer(&config) {
         Ok(p) => p,
         Err(e) => {
@@ -138,13 +195,29 @@ async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>) {
         }
     };
     metrics::gauge!("vitrine_relay_is_leader").set(0.0);
+    // A standby keeps its connection between attempts (a new backend every second
+    // would cost the idle store more than the attempt itself).
+    let mut standby: Option<PgConnection> = None;
     loop {
-        match try_lead(&pool, config.database_direct_url.as_deref()).await {
+        match try_lead(&pool, config.database_direct_url.as_deref(), &mut standby).await {
             Ok(Some(mut lock_conn)) => {
                 tracing::info!(topic = %config.kafka_topic, "relay: leader");
                 leader.store(true, Ordering::SeqCst);
                 metrics::gauge!("vitrine_relay_is_leader").set(1.0);
-                let reason = lead(&config, &pool, &mut lock_conn, &mut producer).await;
+                let listener =
+                    match LockTarget::new(&pool, config.database_direct_url.as_deref()).options() {
+                        Ok(options) => Some(Listener::spawn(
+                            options,
+                            wakeup::OUTBOX_CHANNEL,
+                            wake.clone(),
+                        )),
+                        Err(error) => {
+                            tracing::warn!(%error, "relay: no wake-ups (bad direct URL); polling");
+                            None
+                        }
+                    };
+                let reason = lead(&config, &pool, &mut lock_conn, &mut producer, &wake).await;
+                drop(listener);
                 leader.store(false, Ordering::SeqCst);
                 metrics::gauge!("vitrine_relay_is_leader").set(0.0);
                 tracing::warn!(error = %reason, "relay: lost leadership");
@@ -158,30 +231,20 @@ async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>) {
     }
 }
 
-/// A dedicated connection holding the lock, or `None` while another relay leads.
+/// A dedicated connection holding the lock, or `None` while another relay leads (the
+/// connection is kept in `standby` for the next attempt).
 async fn try_lead(
     pool: &PgPool,
     direct_url: Option<&str>,
+    standby: &mut Option<PgConnection>,
 ) -> Result<Option<PgConnection>, sqlx::Error> {
     // A session-level lock: it must live on a real server connection, never a pooled one.
-    let options = match direct_url {
-        Some(url) => url.parse::<PgConnectOptions>()?,
-        None => (*pool.connect_options()).clone(),
-    }
-    .options(LOCK_CONNECTION_SETTINGS);
-    let mut conn = tokio::time::timeout(LEADER_CHECK_TIMEOUT, PgConnection::connect_with(&options))
-        .await
-        .map_err(|_| sqlx::Error::PoolTimedOut)??;
-    let won: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_database()))")
-            .bind(LOCK_CLASS)
-            .fetch_one(&mut conn)
-            .await?;
-    if won {
-        Ok(Some(conn))
-    } else {
-        let _ = conn.close().await;
-        Ok(None)
+    let target = LockTarget::new(pool, direct_url).with_settings(&locks::LIVENESS_SETTINGS)?;
+    let attempt = locks::try_exclusive_keeping(&target, LOCK_CLASS, standby);
+    match tokio::time::timeout(LEADER_CHECK_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        // The standby connection (if any) went with the abandoned attempt.
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
     }
 }
 
@@ -191,6 +254,7 @@ async fn lead(
     pool: &PgPool,
     lock_conn: &mut PgConnection,
     producer: &mut FutureProducer,
+    wake: &Notify,
 ) -> anyhow::Error {
     let mut topic_ready = false;
     let mut backoff = Duration::from_millis(50);
@@ -198,21 +262,8 @@ async fn lead(
     loop {
         if last_check.elapsed() >= LEADER_CHECK {
             last_check = Instant::now();
-            let check = sqlx::query("SELECT 1").execute(&mut *lock_conn);
-            match tokio::time::timeout(LEADER_CHECK_TIMEOUT, check).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return e.into(),
-                Err(_) => {
-                    return anyhow::anyhow!(
-                    "the leader lock's connection did not answer within {LEADER_CHECK_TIMEOUT:?}"
-                )
-                }
-            }
-            if let Ok(depth) = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
-                .fetch_one(pool)
-                .await
-            {
-                metrics::gauge!("vitrine_outbox_depth_events").set(depth as f64);
+            if let Err(e) = check_leader(pool, lock_conn).await {
+                return e;
             }
         }
         if !topic_ready {
@@ -227,7 +278,24 @@ async fn lead(
             }
         }
         match relay_batch(config, pool, producer).await {
-            Ok(0) => tokio::time::sleep(config.poll()).await,
+            Ok(0) => {
+                // idle: until a commit wakes us or the poll is due, checking the lock
+                let poll_at = Instant::now() + config.poll();
+                loop {
+                    let until = (last_check + LEADER_CHECK).min(poll_at);
+                    tokio::select! {
+                        _ = wake.notified() => break,
+                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(until)) => {}
+                    }
+                    if Instant::now() >= poll_at {
+                        break;
+                    }
+                    last_check = Instant::now();
+                    if let Err(e) = check_leader(pool, lock_conn).await {
+                        return e;
+                    }
+                }
+            }
             Ok(_) => backoff = Duration::from_millis(50),
             Err(e) => {
                 tracing::warn!(error = %e, ?backoff, "relay: batch not fully published, retrying");
@@ -249,6 +317,27 @@ async fn lead(
     }
 }
 
+/// The lock connection still answers within [`LEADER_CHECK_TIMEOUT`] (else leadership is
+/// lost); the outbox depth gauge.
+async fn check_leader(pool: &PgPool, lock_conn: &mut PgConnection) -> anyhow::Result<()> {
+    let check = sqlx::query("SELECT 1").execute(&mut *lock_conn);
+    match tokio::time::timeout(LEADER_CHECK_TIMEOUT, check).await {
+        Ok(result) => {
+            result?;
+        }
+        Err(_) => anyhow::bail!(
+            "the leader lock's connection did not answer within {LEADER_CHECK_TIMEOUT:?}"
+        ),
+    }
+    if let Ok(depth) = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
+        .fetch_one(pool)
+        .await
+    {
+        metrics::gauge!("vitrine_outbox_depth_events").set(depth as f64);
+    }
+    Ok(())
+}
+
 /// Publishes one batch; deletes exactly the acknowledged rows. `Ok(n)` = all n published.
 #[tracing::instrument(skip_all)]
 async fn relay_batch(
@@ -256,13 +345,7 @@ async fn relay_batch(
     pool: &PgPool,
     producer: &FutureProducer,
 ) -> anyhow::Result<usize> {
-    let batch: Vec<RecordedEvent> = sqlx::query_as(
-        "SELECT position, e.stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM outbox JOIN events e USING (position) ORDER BY position LIMIT $1",
-    )
-    .bind(config.batch)
-    .fetch_all(pool)
-    .await?;
+    let batch = event_store::read_outbox(pool, config.batch).await?;
     if batch.is_empty() {
         return Ok(0);
     }
@@ -292,10 +375,15 @@ async fn relay_batch(
         .collect();
     failures += batch.len() - failures - acked.len();
     if !acked.is_empty() {
-        sqlx::query("DELETE FROM outbox WHERE position = ANY($1)")
-            .bind(&acked)
-            .execute(pool)
-            .await?;
+        // one statement: delete, and wake the projectors
+        sqlx::query(
+            "WITH published AS (DELETE FROM outbox WHERE position = ANY($1))
+             SELECT pg_notify($2, '')",
+        )
+        .bind(&acked)
+        .bind(wakeup::PUBLISHED_CHANNEL)
+        .execute(pool)
+        .await?;
         metrics::counter!("vitrine_relay_published_events_total").increment(acked.len() as u64);
         if let Some(last) = acked.iter().max() {
             metrics::gauge!("vitrine_relay_last_published_position").set(*last as f64);

@@ -10,7 +10,9 @@
 //! commit. Any error rolls everything back and stores nothing.
 //!
 //! An aggregate module implements [`Aggregate`]; a route parses its input into the
-//! aggregate's `Request` and calls [`execute`].
+//! aggregate's `Request` and calls [`execute`]. Work that must commit together with a
+//! command (the deadline loop deletes its timer with the expiry) calls [`execute_in`]
+//! inside its own transaction, bounded with [`limit`] too.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -21,17 +23,19 @@ use vitrine_contract::{Event, StreamId};
 
 use crate::aggregates::{self, DomainError};
 use crate::error::ApiError;
-use crate::event_store::{self, StreamAppend};
 use crate::extract::{check_version, CommandHeaders};
 use crate::idempotency::{self, Idempotency};
 use crate::response::CommandOk;
 use crate::AppState;
+use vitrine_runtime::event_store::{self, StreamAppend};
 
-/// Who sends a command: the admin or a shopper's session.
+/// Who sends a command: the admin, a shopper's session, or the system itself (the
+/// payment provider's verified callback, the deadline loop), named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caller {
     Admin,
     Session(Uuid),
+    System(&'static str),
 }
 
 impl Caller {
@@ -40,6 +44,7 @@ impl Caller {
         match self {
             Caller::Session(id) => format!("session:{id}"),
             Caller::Admin => "admin".into(),
+            Caller::System(name) => format!("system:{name}"),
         }
     }
     /// The scope of its `Idempotency-Key`s.
@@ -47,13 +52,16 @@ impl Caller {
         match self {
             Caller::Session(id) => id.to_string(),
             Caller::Admin => "admin".into(),
+            Caller::System(name) => format!("system:{name}"),
         }
     }
     /// The session, for commands only a shopper sends.
     pub fn session(&self) -> Result<Uuid, ApiError> {
         match self {
             Caller::Session(id) => Ok(*id),
-            Caller::Admin => Err(ApiError::Unauthorized("a session token is required")),
+            Caller::Admin | Caller::System(_) => {
+                Err(ApiError::Unauthorized("a session token is required"))
+            }
         }
     }
 }
@@ -78,6 +86,16 @@ impl Context {
     pub fn bodyless(caller: Caller, headers: CommandHeaders) -> Self {
         let hash = headers.bodyless_hash.clone();
         Self::new(caller, headers, hash)
+    }
+    /// For a command the system sends by itself (no request, no `Idempotency-Key`).
+    pub fn system(name: &'static str) -> Self {
+        let headers = CommandHeaders {
+            correlation_id: Uuid::now_v7(),
+            idempotency_key: None,
+            if_match: None,
+            bodyless_hash: String::new(),
+        };
+        Self::new(Caller::System(name), headers, String::new())
     }
 }
 
@@ -140,38 +158,61 @@ pub async fn execute<A: Aggregate>(
     context: Context,
     request: A::Request,
 ) -> Result<CommandOk, ApiError> {
+    let mut tx = app.pool.begin().await?;
+    limit(&mut tx, &app.config.limits).await?;
+    let (answer, appends) = execute_in::<A>(&mut tx, context, request).await?;
+    tx.commit().await?;
+    if let Some(appends) = appends {
+        after_commit::<A>(app, &appends);
+    }
+    Ok(answer)
+}
+
+/// What follows a commit of [`execute_in`]'s appends: the relay is woken (it publishes
+/// them at once instead of at its next look), then [`Aggregate::committed`].
+pub fn after_commit<A: Aggregate>(app: &AppState, appends: &[StreamAppend]) {
+    if !appends.is_empty() {
+        app.outbox.committed();
+    }
+    A::committed(appends);
+}
+
+/// The steps of [`execute`] inside the caller's transaction, which commits (or not) and
+/// then calls [`Aggregate::committed`] with the appends. `None` appends: an
+/// `Idempotency-Key` replay, nothing written.
+pub async fn execute_in<A: Aggregate>(
+    conn: &mut PgConnection,
+    context: Context,
+    request: A::Request,
+) -> Result<(CommandOk, Option<Vec<StreamAppend>>), ApiError> {
     let Context {
         caller,
         headers,
         hash,
     } = context;
     let idem = Idempotency::new(caller.scope(), headers.idempotency_key.clone(), &hash);
-    let mut tx = app.pool.begin().await?;
-    limit(&mut tx, &app.config.limits).await?;
-    if let Some(replay) = idempotency::begin(&idem, &mut tx).await? {
-        return Ok(replay);
+    if let Some(replay) = idempotency::begin(&idem, conn).await? {
+        return Ok((replay, None));
     }
-    let loaded = A::load(&mut tx, &caller, &request).await?;
+    let loaded = A::load(conn, &caller, &request).await?;
     if let Some(version) = loaded.version {
         check_version(headers.if_match, version)?;
     }
     let mut versions = Versions::new();
     versions.insert(loaded.stream.clone(), loaded.version.unwrap_or(0));
-    let command = A::command(&mut tx, &loaded.state, request, &mut versions).await?;
+    let command = A::command(conn, &loaded.state, request, &mut versions).await?;
     let events = A::decide(&loaded.state, command)?;
     let appends = by_stream(events, &versions);
-    aggregates::persist(&mut tx, &appends).await?;
-    event_store::append(&mut tx, &appends, &headers.meta(caller.actor())).await?;
+    aggregates::persist(conn, &appends).await?;
+    event_store::append(conn, &appends, &headers.meta(caller.actor())).await?;
     let after = appends
         .iter()
         .filter(|a| a.stream == loaded.stream)
         .flat_map(|a| &a.events)
         .fold(loaded.state, A::apply);
     let answer = A::answer(&after, &appends)?;
-    idempotency::finish(&idem, &mut tx, &answer).await?;
-    tx.commit().await?;
-    A::committed(&appends);
-    Ok(answer)
+    idempotency::finish(&idem, conn, &answer).await?;
+    Ok((answer, Some(appends)))
 }
 
 /// Bounds the transaction's lock waits, statements and idle pauses (`SET LOCAL`, one

@@ -1,13 +1,13 @@
 //! Field checks that collect every problem of a body before answering 422.
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldProblem};
 
 #[derive(Default)]
-pub struct Problems(Vec<FieldError>);
+pub struct Problems(Vec<FieldProblem>);
 
 impl Problems {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldError::new(field, message));
+        self.0.push(FieldProblem::new(field, message));
     }
 
     /// Non-blank text of at most `max` characters.
@@ -66,7 +66,7 @@ mod tests {
         p.text("name", "  ", 10);
         p.currency("currency", "eur");
         p.price("price_cents", -1);
-        let body = p.into_result().unwrap_err().problem();
+        let body = serde_json::to_value(p.into_result().unwrap_err().problem()).unwrap();
         let fields: Vec<_> = body["errors"]
             .as_array()
             .unwrap()

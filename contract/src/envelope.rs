@@ -22,9 +22,8 @@ pub struct Metadata {
     pub idempotency_key: Option<String>,
 }
 
-/// One row of `events`. Select it with
-/// `SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at FROM events …`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+/// One row of `events` (read by `vitrine_runtime::event_store`, the one owner of its columns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedEvent {
     /// Global order of the event store (gaps possible: sequence values of rolled-back writes).
     pub position: i64,
@@ -34,7 +33,6 @@ pub struct RecordedEvent {
     pub event_type: String,
     pub schema_version: i32,
     pub payload: Value,
-    #[sqlx(json)]
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
 }

@@ -4,6 +4,7 @@
 //! ([`Event::to_parts`]); reading goes through [`Event::from_parts`], which upcasts older
 //! shapes first (see [`crate::upcast`]). Stored events are never rewritten.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -203,13 +204,32 @@ pub enum Event {
         session_id: Uuid,
         order_id: Uuid,
     },
+    /// Schema 2 added `pay_by`: the order expires unpaid after it (`None` in orders placed
+    /// before, which never expire).
     OrderPlaced {
         order_id: Uuid,
         session_id: Uuid,
         lines: Vec<OrderLine>,
         total_cents: i64,
         currency: String,
+        pay_by: Option<DateTime<Utc>>,
     },
+    /// The shopper started paying: the provider's payment intent `intent_id` for
+    /// `amount_cents` in `currency`. The order is not paid until the provider confirms.
+    PaymentStarted {
+        order_id: Uuid,
+        intent_id: String,
+        amount_cents: i64,
+        currency: String,
+    },
+    /// The provider reported that the payment of `intent_id` failed; the order stays
+    /// placed and can be paid again.
+    PaymentFailed {
+        order_id: Uuid,
+        intent_id: String,
+        reason: String,
+    },
+    /// The provider confirmed the payment; `payment_reference` is its intent id.
     OrderPaid {
         order_id: Uuid,
         payment_reference: String,
@@ -218,6 +238,10 @@ pub enum Event {
         order_id: Uuid,
     },
     OrderCancelled {
+        order_id: Uuid,
+    },
+    /// Unpaid past its `pay_by`: its stock returns (the `StockReleased` events that follow).
+    OrderExpired {
         order_id: Uuid,
     },
 }
@@ -256,10 +280,13 @@ pub const EVENT_TYPES: &[(&str, i32)] = &[
     ("cart_item_quantity_set", 1),
     ("cart_item_removed", 1),
     ("cart_checked_out", 1),
-    ("order_placed", 1),
+    ("order_placed", 2),
+    ("payment_started", 1),
+    ("payment_failed", 1),
     ("order_paid", 1),
     ("order_shipped", 1),
     ("order_cancelled", 1),
+    ("order_expired", 1),
 ];
 
 /// The schema version this build writes for `event_type`, if it knows the type.
@@ -287,9 +314,12 @@ impl Event {
             Event::CartItemRemoved { .. } => "cart_item_removed",
             Event::CartCheckedOut { .. } => "cart_checked_out",
             Event::OrderPlaced { .. } => "order_placed",
+            Event::PaymentStarted { .. } => "payment_started",
+            Event::PaymentFailed { .. } => "payment_failed",
             Event::OrderPaid { .. } => "order_paid",
             Event::OrderShipped { .. } => "order_shipped",
             Event::OrderCancelled { .. } => "order_cancelled",
+            Event::OrderExpired { .. } => "order_expired",
         }
     }
 
@@ -309,9 +339,12 @@ impl Event {
             | Event::CartItemRemoved { session_id, .. }
             | Event::CartCheckedOut { session_id, .. } => StreamId::cart(*session_id),
             Event::OrderPlaced { order_id, .. }
+            | Event::PaymentStarted { order_id, .. }
+            | Event::PaymentFailed { order_id, .. }
             | Event::OrderPaid { order_id, .. }
             | Event::OrderShipped { order_id }
-            | Event::OrderCancelled { order_id } => StreamId::order(*order_id),
+            | Event::OrderCancelled { order_id }
+            | Event::OrderExpired { order_id } => StreamId::order(*order_id),
         }
     }
 
@@ -350,32 +383,6 @@ impl Event {
                 source,
             })
     }
-}
-
-/// A URL-safe slug of a product or category name: lowercase ASCII letters and digits
-/// joined by single dashes.
-/// Whether `s` is a slug as every program accepts one: 1 to 100 characters of a-z, 0-9
-/// and `-` (what [`slugify`] makes).
-pub fn is_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
-pub fn slugify(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    while out.ends_with('-') {
-        out.pop();
-    }
-    out
 }
 
 #[cfg(test)]
@@ -428,7 +435,27 @@ mod tests {
     }
 
     #[test]
-    fn slugs_are_lowercase_words_joined_by_dashes() {
-        assert_eq!(slugify("  Ultra Phone X (2026)! "), "ultra-phone-x-2026");
+    fn a_v1_product_created_reads_with_the_slug_of_its_name() {
+        let v1 = serde_json::json!({
+            "product_id": Uuid::nil(), "sku": "SKU-1", "name": "Travel Camera 3",
+            "description": "d", "price_cents": 100, "currency": "EUR",
+            "category_id": Uuid::nil(), "stock": 1, "image": null, "attributes": {}
+        });
+        match Event::from_parts("product_created", 1, v1).unwrap() {
+            Event::ProductCreated { slug, .. } => assert_eq!(slug, "travel-camera-3"),
+            other => panic!("decoded as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_v1_order_placed_reads_without_a_payment_deadline() {
+        let v1 = serde_json::json!({
+            "order_id": Uuid::nil(), "session_id": Uuid::nil(), "lines": [],
+            "total_cents": 0, "currency": "EUR"
+        });
+        match Event::from_parts("order_placed", 1, v1).unwrap() {
+            Event::OrderPlaced { pay_by, .. } => assert_eq!(pay_by, None),
+            other => panic!("decoded as {other:?}"),
+        }
     }
 }

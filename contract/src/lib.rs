@@ -9,49 +9,25 @@
 //! - [`upcast`]: old event shapes lifted to the current one when read;
 //! - [`envelope`]: a recorded event (position, stream, version, metadata) as stored and published;
 //! - [`read_model`]: Redis keys and PostgreSQL names of the read models, shared by projector and query-api;
+//! - [`payment`]: the payment provider's signed webhook (scheme, event shape, a fake provider);
 //! - [`session`]: signed anonymous-session tokens (issued by command-api, checked by query-api);
-//! - [`secret`]: a string that never prints, and the start-up check of secrets;
-//! - `openapi` (feature `openapi`): the router builder that documents every route, and the
-//!   problem+json schema, for command-api and query-api;
-//! - [`telemetry`]: tracing, the Prometheus recorder and the shutdown signal every program uses.
+//! - [`slug`]: URL-safe names of products and categories (made, checked, derived by the upcaster);
+//! - [`secret`]: a string that never prints, and what makes one too weak for production.
+//!
+//! The module graph has no cycles: `envelope` → `event` → `upcast` → `slug`;
+//! `session` → `secret`; `read_model` stands alone.
+//!
+//! Pure data and functions: no I/O, no runtime. What the programs run on (telemetry,
+//! migrations, the event store's SQL, the HTTP machinery) is the `vitrine-runtime` crate.
 
 pub mod envelope;
 pub mod event;
-#[cfg(feature = "openapi")]
-pub mod openapi;
+pub mod payment;
 pub mod read_model;
 pub mod secret;
 pub mod session;
-pub mod telemetry;
+pub mod slug;
 pub mod upcast;
 
 pub use envelope::{Metadata, RecordedEvent};
 pub use event::{Event, OrderLine, StreamId, StreamKind};
-
-/// The migrations of `migrations/` (event store, write model, read models), embedded.
-/// Every program runs them at start-up; sqlx serializes concurrent runs with a lock.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
-
-/// Runs [`MIGRATOR`]. sqlx serializes migrations with a session-level advisory lock,
-/// which PgBouncer's transaction pooling would break: behind PgBouncer, pass the direct
-/// (unpooled) URL (`DATABASE_DIRECT_URL`) and the migrations run on a connection of
-/// their own.
-pub async fn migrate(
-    pool: &sqlx::PgPool,
-    direct_url: Option<&str>,
-) -> Result<(), sqlx::migrate::MigrateError> {
-    match direct_url {
-        Some(url) => {
-            // A pool of one (not `&mut PgConnection`, whose `Acquire` bound makes the
-            // future non-`Send` for callers that spawn it).
-            let direct = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(1)
-                .connect(url)
-                .await?;
-            let done = MIGRATOR.run(&direct).await;
-            direct.close().await;
-            done
-        }
-        None => MIGRATOR.run(pool).await,
-    }
-}

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::event::slugify;
+use crate::slug::slugify;
 
 /// Lifts `payload` of `event_type` from `schema_version` to the current version.
 pub fn upcast(event_type: &str, schema_version: i32, mut payload: Value) -> Value {
@@ -21,6 +21,7 @@ pub fn upcast(event_type: &str, schema_version: i32, mut payload: Value) -> Valu
 fn step(event_type: &str, from: i32) -> Option<fn(Value) -> Value> {
     match (event_type, from) {
         ("product_created", 1) => Some(product_created_v1_to_v2),
+        ("order_placed", 1) => Some(order_placed_v1_to_v2),
         _ => None,
     }
 }
@@ -38,23 +39,10 @@ fn product_created_v1_to_v2(mut payload: Value) -> Value {
     payload
 }
 
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-    use uuid::Uuid;
-
-    use crate::Event;
-
-    #[test]
-    fn a_v1_product_created_reads_with_the_slug_of_its_name() {
-        let v1 = json!({
-            "product_id": Uuid::nil(), "sku": "SKU-1", "name": "Travel Camera 3",
-            "description": "d", "price_cents": 100, "currency": "EUR",
-            "category_id": Uuid::nil(), "stock": 1, "image": null, "attributes": {}
-        });
-        match Event::from_parts("product_created", 1, v1).unwrap() {
-            Event::ProductCreated { slug, .. } => assert_eq!(slug, "travel-camera-3"),
-            other => panic!("decoded as {other:?}"),
-        }
+/// v2 added `pay_by`: orders placed before it had no payment deadline and never expire.
+fn order_placed_v1_to_v2(mut payload: Value) -> Value {
+    if let Some(obj) = payload.as_object_mut() {
+        obj.entry("pay_by").or_insert(Value::Null);
     }
+    payload
 }

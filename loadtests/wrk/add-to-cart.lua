@@ -2,7 +2,11 @@
 --   wrk -t2 -c64 -d20s -s add-to-cart.lua http://127.0.0.1:8080 -- LINES_FILE
 -- LINES_FILE has one "TOKEN PRODUCT_ID" per line (a session token and a product);
 -- requests walk the lines round robin. Prints the WRK_RESULT line of count.lua.
+-- A cart line holds at most MAX_LINE_QUANTITY (10) units, so every 4th visit of a line
+-- by a thread sets it back to 1 (PUT, the same kind of cart write) instead of adding:
+-- with two threads a line never holds more than 1 + 3 + 3 units.
 local lines = {}
+local visits = {}
 local at = 0
 local n = 0
 tag = ""
@@ -27,11 +31,16 @@ function request()
   at = at % #lines + 1
   n = n + 1
   local l = lines[at]
-  return wrk.format("POST", "/api/v1/cart/", {
+  local headers = {
     ["Authorization"] = "Bearer " .. l[1],
     ["Idempotency-Key"] = "wrk-" .. tag .. "-" .. n,
     ["Content-Type"] = "application/json",
-  }, '{"product_id":"' .. l[2] .. '","quantity":1}')
+  }
+  visits[at] = (visits[at] or 0) + 1
+  if visits[at] % 4 == 0 then
+    return wrk.format("PUT", "/api/v1/cart/items/" .. l[2] .. "/", headers, '{"quantity":1}')
+  end
+  return wrk.format("POST", "/api/v1/cart/", headers, '{"product_id":"' .. l[2] .. '","quantity":1}')
 end
 
 function response(status, headers, body)

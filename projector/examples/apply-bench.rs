@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use projector::{apply_batch, Incoming};
 use uuid::Uuid;
-use vitrine_contract::{Event, OrderLine, RecordedEvent};
+use vitrine_contract::{Event, Metadata, OrderLine};
+use vitrine_runtime::event_store::{self, EventRows};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -80,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             lines: vec![line(a, 1), line(b, 2)],
             total_cents: 300,
             currency: "EUR".into(),
+            pay_by: None,
         });
         events.push(Event::StockAdjusted {
             product_id: a,
@@ -89,31 +91,16 @@ async fn main() -> anyhow::Result<()> {
         i += 1;
     }
     let mut versions = std::collections::HashMap::new();
-    let mut streams = Vec::new();
-    let mut vers = Vec::new();
-    let mut kinds = Vec::new();
-    let mut types = Vec::new();
-    let mut payloads = Vec::new();
+    let mut rows = EventRows::new(&Metadata {
+        actor: "admin".into(),
+        ..Metadata::default()
+    });
     for e in &events {
-        let s = e.stream();
-        let v = versions.entry(s.to_string()).or_insert(0i64);
+        let v = versions.entry(e.stream()).or_insert(0i64);
         *v += 1;
-        let (t, _, payload) = e.to_parts();
-        streams.push(s.to_string());
-        kinds.push(s.kind().as_str().to_owned());
-        vers.push(*v);
-        types.push(t.to_owned());
-        payloads.push(payload.to_string());
+        rows.push(*v, e);
     }
-    sqlx::query(
-        r#"INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-         SELECT s, k, v, t, CASE WHEN t = 'product_created' THEN 2 ELSE 1 END, p::jsonb, '{"actor": "admin"}'::jsonb
-         FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[]) AS u(s, k, v, t, p)"#,
-    )
-    .bind(&streams).bind(&kinds).bind(&vers).bind(&types).bind(&payloads)
-    .execute(&db.pool)
-    .await?;
-    let recs: Vec<RecordedEvent> = projector::store::all_events(&db.pool).await?;
+    let recs = event_store::insert_returning(&db.pool, &rows).await?;
     let items: Vec<Incoming> = recs.into_iter().map(Incoming::Event).collect();
 
     let started = Instant::now();

@@ -4,6 +4,13 @@
 //! A failed batch is retried with backoff, never skipped. Between batches (and every
 //! second when idle) ownership is refreshed, and the [`crate::watchdog`] compares the
 //! owned partitions with the broker's high watermarks.
+//!
+//! Idle without busy fetching: after `IDLE_PAUSE` without a message or notice the
+//! consumer gives up its assignment (librdkafka stops fetching; the local broker otherwise
+//! answers about a hundred empty fetches a second per partition), and assigns again from
+//! the stored offsets when the relay's notice ([`wakeup::PUBLISHED_CHANNEL`]) says
+//! something was published, or when the watermark check (every `PROJECTOR_WATCH_SECONDS`)
+//! finds messages waiting anyway (a lost notice).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,19 +20,51 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use vitrine_contract::RecordedEvent;
+use vitrine_runtime::locks::LockTarget;
+use vitrine_runtime::wakeup::{self, Listener};
 
 use crate::apply::{apply_live_batch, Incoming, PartitionOffset};
-use crate::partitions::{self, LockTarget, Ownership};
-use crate::store::DeadLetter;
+use crate::partitions::{self, Ownership};
+use crate::store::progress::DeadLetter;
 use crate::watchdog::{Health, Verdict, Watchdog};
 use crate::Config;
 
 /// How often ownership is refreshed.
 const TICK: Duration = Duration::from_secs(1);
-/// How often the watchdog asks the broker for high watermarks.
-const WATCH_EVERY: Duration = Duration::from_secs(5);
+/// How long without a message (or a notice) before fetching stops.
+const IDLE_PAUSE: Duration = Duration::from_millis(250);
+
+/// Whether the consumer fetches. Idle, it gives up its assignment (librdkafka then stops
+/// fetching); a wake-up assigns again from the stored offsets. Not `pause`/`resume`:
+/// librdkafka's fetcher notices a resume only at its next scheduled wake-up, up to a
+/// second later, while a new assignment wakes it at once.
+struct Fetching {
+    idle: bool,
+    /// The last message or notice: fetching stops `IDLE_PAUSE` after it.
+    active_at: Instant,
+}
+
+impl Fetching {
+    fn new() -> Self {
+        Self {
+            idle: false,
+            active_at: Instant::now(),
+        }
+    }
+    fn stop(&mut self, consumer: &StreamConsumer) {
+        match consumer.unassign() {
+            Ok(()) => self.idle = true,
+            Err(error) => tracing::debug!(%error, "could not stop fetching"),
+        }
+    }
+    /// A new assignment fetches.
+    fn assigned(&mut self) {
+        self.idle = false;
+        self.active_at = Instant::now();
+    }
+}
 
 /// A consumer that never joins a group: partitions are assigned by
 /// [`crate::partitions`] and offsets kept in PostgreSQL, so the broker's group membership
@@ -172,6 +211,19 @@ pub async fn consume(
         count,
     );
     let mut watchdog = Watchdog::new(Duration::from_secs(config.stall_seconds));
+    let published = std::sync::Arc::new(Notify::new());
+    let listener = match LockTarget::new(&pool, config.database_direct_url.as_deref()).options() {
+        Ok(options) => Some(Listener::spawn(
+            options,
+            wakeup::PUBLISHED_CHANNEL,
+            published.clone(),
+        )),
+        Err(error) => {
+            tracing::warn!(%error, "no wake-ups (bad direct URL): fetching never pauses");
+            None
+        }
+    };
+    let mut fetching = Fetching::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_watch = Instant::now();
@@ -182,16 +234,33 @@ pub async fn consume(
             break Ok(());
         }
         // wait for the first message, then take whatever else is ready
+        let idle_at = tokio::time::Instant::from_std(fetching.active_at + IDLE_PAUSE);
+        let can_idle = !fetching.idle && listener.is_some() && !ownership.owned().is_empty();
         let first = tokio::select! {
             m = consumer.recv() => Some(m),
             _ = tick.tick() => None,
+            _ = published.notified() => {
+                if !fetching.idle {
+                    fetching.active_at = Instant::now();
+                    continue;
+                }
+                reassign = true;
+                None
+            }
+            _ = tokio::time::sleep_until(idle_at), if can_idle => {
+                fetching.stop(&consumer);
+                continue;
+            }
             _ = shutdown.changed() => break Ok(()),
         };
         let Some(first) = first else {
             if ownership.rebalance().await || reassign {
                 reassign = false;
                 match assign(&consumer, &pool, topic, ownership.owned()).await {
-                    Ok(starts) => watchdog.assigned(starts, Instant::now()),
+                    Ok(starts) => {
+                        fetching.assigned();
+                        watchdog.assigned(starts)
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "could not assign partitions; retrying");
                         reassign = true;
@@ -199,10 +268,15 @@ pub async fn consume(
                     }
                 }
             }
-            if last_watch.elapsed() >= WATCH_EVERY {
+            if last_watch.elapsed() >= Duration::from_secs(config.watch_seconds) {
                 last_watch = Instant::now();
                 let high = high_watermarks(&consumer, topic, ownership.owned()).await;
-                metrics::gauge!("vitrine_projector_lag_messages").set(watchdog.lag(&high) as f64);
+                let lag = watchdog.lag(&high);
+                metrics::gauge!("vitrine_projector_lag_messages").set(lag as f64);
+                if lag > 0 && fetching.idle {
+                    tracing::debug!(lag, "messages waiting while idle (a notice was lost)");
+                    reassign = true;
+                }
                 match watchdog.check(&high, Instant::now()) {
                     Verdict::Healthy => health.set_stalled(None),
                     Verdict::Stalled { reason, seek } => {
@@ -239,7 +313,10 @@ pub async fn consume(
             }
         }
         match first {
-            Ok(m) => take(m, &owned, &mut items, &mut offsets),
+            Ok(m) => {
+                fetching.active_at = Instant::now();
+                take(m, &owned, &mut items, &mut offsets)
+            }
             Err(e) => {
                 // librdkafka reconnects by itself; its errors are reports, queued in
                 // line with the messages. Read them at once (pausing here let a broker
@@ -302,9 +379,9 @@ pub async fn consume(
                 }
             }
         }
-        let now = Instant::now();
+        fetching.active_at = Instant::now();
         for (p, next) in &offsets {
-            watchdog.progressed(*p, *next, now);
+            watchdog.progressed(*p, *next);
         }
     };
     ownership.leave().await;

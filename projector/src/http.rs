@@ -29,7 +29,7 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/metrics",
             get(|State(s): State<AppState>| async move {
-                vitrine_contract::telemetry::record_pool(&s.pool);
+                vitrine_runtime::telemetry::record_pool(&s.pool);
                 s.metrics.render()
             }),
         )

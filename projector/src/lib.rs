@@ -2,10 +2,15 @@
 //! in Redis (hot) and PostgreSQL (durable), idempotently and order-safe.
 //!
 //! Layout:
-//! - [`world`]: the pure fold (per-stream entities, last applied versions, what an event touches);
-//! - [`render`]: pure renderers from a world to document bytes, shared by every path;
+//! - [`world`]: the pure side: `world::state` (entities, the `World`), `world::fold`
+//!   (events into state, what an event touches, what it depends on), `world::stored`
+//!   (entities ↔ `rm_entities` rows);
+//! - [`render`]: pure renderers from a world to document bytes, shared by every path
+//!   (depends on `world`, never the other way);
 //! - [`apply`]: one batch through both stores, in phases (`group`, `fold`, `targets`, `documents`, `write`);
-//! - [`store`]: every SQL statement and Redis command;
+//! - [`store`]: every SQL statement and Redis command of a batch, one module per thing
+//!   stored (`entities`, `dependents`, `locks`, `documents`, `redis_docs`, `progress`);
+//!   the events themselves are read through `vitrine_runtime::event_store`;
 //! - [`consumer`]: the Kafka consumer loop (offsets committed with the batch, retry with backoff);
 //! - [`partitions`]: which instance owns which partition (advisory locks), stored offsets;
 //! - [`watchdog`]: stall detection ("messages waiting, no progress") and `/readyz` health;
@@ -73,6 +78,10 @@ pub struct Config {
     /// projector counts as stalled (it seeks again; after twice as long it exits).
     #[arg(long, env = "PROJECTOR_STALL_SECONDS", default_value_t = 30)]
     pub stall_seconds: u64,
+    /// Seconds between looks at the broker's high watermarks: the lag gauge, the stall
+    /// watchdog, and the resume of an idle (paused) consumer whose wake-up notice was lost.
+    #[arg(long, env = "PROJECTOR_WATCH_SECONDS", default_value_t = 5)]
+    pub watch_seconds: u64,
     /// Seconds between Redis repair rounds (owed writes, refill of an empty Redis).
     #[arg(long, env = "PROJECTOR_REPAIR_SECONDS", default_value_t = 2)]
     pub repair_seconds: u64,
@@ -97,11 +106,11 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<PgPool> {
 async fn follow_live(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
     let mut current = 0;
     loop {
-        if let Ok(v) = store::live_version(&pool).await {
+        if let Ok(v) = store::progress::live_version(&pool).await {
             if std::mem::replace(&mut current, v) != v {
                 tracing::info!(version = v, "following read-model version");
             }
-            if let Ok((applied, max, dead)) = store::progress(&pool, v).await {
+            if let Ok((applied, max, dead)) = store::progress::progress(&pool, v).await {
                 metrics::gauge!("vitrine_projector_position").set(applied as f64);
                 metrics::gauge!("vitrine_projector_lag_events").set((max - applied).max(0) as f64);
                 metrics::gauge!("vitrine_projector_dead_letters_open").set(dead as f64);
@@ -121,9 +130,9 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let metrics = vitrine_contract::telemetry::install_metrics();
+    let metrics = vitrine_runtime::telemetry::install_metrics();
     let pool = connect_db(&config).await?;
-    vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
+    vitrine_runtime::migrate(&pool, config.database_direct_url.as_deref()).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;
     // Redis may be down at start: the projector keeps PostgreSQL moving and repairs
     // Redis when it answers, so it does not wait for it here.

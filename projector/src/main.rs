@@ -103,7 +103,7 @@ enum DeadLetterAction {
 
 #[tokio::main]
 async fn main() {
-    vitrine_contract::telemetry::init_tracing();
+    vitrine_runtime::telemetry::init_tracing();
     let cli = Cli::parse();
     if !matches!(cli.command, None | Some(Command::Run)) {
         // An operator command piped into `head` ends quietly when the pipe closes, like
@@ -174,7 +174,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             projector::run(
                 config,
                 listener,
-                vitrine_contract::telemetry::shutdown_signal(),
+                vitrine_runtime::telemetry::shutdown_signal(),
             )
             .await?;
             Ok(0)
@@ -188,7 +188,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             let (pool, _) = store(&config).await?;
             let version = match version {
                 Some(v) => v,
-                None => projector::store::live_version(&pool).await?,
+                None => projector::store::progress::live_version(&pool).await?,
             };
             let options = projector::verify::Options {
                 sample,
@@ -237,8 +237,8 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Status => {
             let (pool, _) = store(&config).await?;
-            let version = projector::store::live_version(&pool).await?;
-            let (applied, max, dead) = projector::store::progress(&pool, version).await?;
+            let version = projector::store::progress::live_version(&pool).await?;
+            let (applied, max, dead) = projector::store::progress::progress(&pool, version).await?;
             let owed = projector::redis_repair::owed_count(&pool).await?;
             let store_id = projector::redis_repair::store_id(&pool).await?;
             println!(
@@ -258,7 +258,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             }
             println!("versions:");
             for (v, status, started, finished, note) in projector::versions::list(&pool).await? {
-                let (applied, _, _) = projector::store::progress(&pool, v).await?;
+                let (applied, _, _) = projector::store::progress::progress(&pool, v).await?;
                 println!(
                     "  v{v:<4} {status:<9} position {applied:<10} started {started}  finished {}  {}",
                     finished.unwrap_or_else(|| "-".into()),
@@ -283,7 +283,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
                 "database {:?} has no history to rebuild from (0 events): is DATABASE_URL the store's?",
                 database_name(&pool).await
             );
-            vitrine_contract::migrate(&pool, config.database_direct_url.as_deref()).await?;
+            vitrine_runtime::migrate(&pool, config.database_direct_url.as_deref()).await?;
             let options = projector::rebuild::Options {
                 page,
                 handoff: std::time::Duration::from_secs(handoff_seconds),
@@ -316,7 +316,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Warm => {
             let (pool, mut redis) = store(&config).await?;
-            let version = projector::store::live_version(&pool).await?;
+            let version = projector::store::progress::live_version(&pool).await?;
             let started = std::time::Instant::now();
             let sent =
                 projector::redis_repair::refill(&pool, &mut redis, &config.redis_prefix, version)
@@ -358,7 +358,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
                 DeadLetterAction::Replay { ids, version } => {
                     let version = match version {
                         Some(v) => v,
-                        None => projector::store::live_version(&pool).await?,
+                        None => projector::store::progress::live_version(&pool).await?,
                     };
                     let done = projector::dead_letters::replay(
                         &pool,

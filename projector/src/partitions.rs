@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
+use vitrine_runtime::locks::LockTarget;
 
 use crate::apply::PartitionOffset;
 
@@ -24,29 +25,6 @@ use crate::apply::PartitionOffset;
 const PARTITION_LOCK_CLASS: i32 = 0x7650_5254; // "vPRT"
 /// The second key, computed in the lock statement itself (`$2` topic, `$3` partition).
 const LOCK_KEY: &str = "hashtext(current_database() || '/' || $2 || '/' || $3::text)";
-
-/// How an instance reaches PostgreSQL for its lock connection.
-#[derive(Clone)]
-pub enum LockTarget {
-    Url(String),
-    Options(Box<sqlx::postgres::PgConnectOptions>),
-}
-
-impl LockTarget {
-    pub fn new(pool: &PgPool, direct_url: Option<&str>) -> Self {
-        match direct_url {
-            Some(url) => LockTarget::Url(url.to_owned()),
-            None => LockTarget::Options(Box::new((*pool.connect_options()).clone())),
-        }
-    }
-
-    async fn connect(&self) -> sqlx::Result<PgConnection> {
-        match self {
-            LockTarget::Url(url) => PgConnection::connect(url).await,
-            LockTarget::Options(options) => PgConnection::connect_with(options).await,
-        }
-    }
-}
 
 /// This instance's share of a topic's partitions.
 pub struct Ownership {

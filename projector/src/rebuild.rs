@@ -32,10 +32,12 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use vitrine_contract::read_model::RedisKeys;
 use vitrine_contract::{RecordedEvent, StreamId};
+use vitrine_runtime::event_store;
 
 use crate::apply::{apply_batch, Incoming};
 use crate::render;
-use crate::store::{self, DocWrite, SearchRow};
+use crate::store;
+use crate::store::documents::{DocWrite, SearchRow};
 use crate::verify;
 use crate::versions;
 use crate::world::{ListId, World};
@@ -132,7 +134,7 @@ pub async fn rebuild(
         );
         versions::drop_version(pool, &mut redis, prefix, v, "failed").await?;
     }
-    let previous = store::live_version(pool).await?;
+    let previous = store::progress::live_version(pool).await?;
     let version = versions::claim_next(pool).await?;
     tracing::info!(previous, version, "rebuild started");
     match build(pool, &mut redis, redis_url, prefix, previous, version, opts).await {
@@ -277,14 +279,7 @@ async fn fold_history(pool: &PgPool, page: i64) -> anyhow::Result<(World, String
     let reader = tokio::spawn(async move {
         let mut after = 0i64;
         loop {
-            let rows: Vec<RecordedEvent> = sqlx::query_as(
-                "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-                 FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-            )
-            .bind(after)
-            .bind(page)
-            .fetch_all(&mut *tx)
-            .await?;
+            let rows = event_store::read_page(&mut *tx, after, page).await?;
             let Some(last) = rows.last() else { break };
             after = last.position;
             if pages_tx.send(rows).await.is_err() {
@@ -352,7 +347,7 @@ async fn write_world(
 
     let revs = {
         let mut conn = pool.acquire().await?;
-        store::next_revs(&mut conn, docs.len()).await?
+        store::documents::next_revs(&mut conn, docs.len()).await?
     };
     let writes: Vec<DocWrite> = docs
         .into_iter()
@@ -367,22 +362,22 @@ async fn write_world(
     let postgres = async {
         for chunk in streams.chunks(CHUNK) {
             let mut tx = pool.begin().await?;
-            store::save_entities(&mut tx, version, world, chunk).await?;
+            store::entities::save_entities(&mut tx, version, world, chunk).await?;
             tx.commit().await?;
         }
         for chunk in writes.chunks(CHUNK) {
             let mut tx = pool.begin().await?;
-            store::write_pg_docs(&mut tx, version, chunk).await?;
+            store::documents::write_pg_docs(&mut tx, version, chunk).await?;
             tx.commit().await?;
         }
         let mut tx = pool.begin().await?;
         for chunk in search.chunks(CHUNK) {
-            store::write_search(&mut tx, version, chunk, &[]).await?;
+            store::documents::write_search(&mut tx, version, chunk, &[]).await?;
         }
         for (slug, pages) in &lists {
-            store::set_list_page_count(&mut tx, version, slug, *pages).await?;
+            store::documents::set_list_page_count(&mut tx, version, slug, *pages).await?;
         }
-        store::record_progress(&mut tx, version, last_position, false).await?;
+        store::progress::record_progress(&mut tx, version, last_position, false).await?;
         tx.commit().await?;
         Ok::<_, anyhow::Error>(())
     };
@@ -390,7 +385,7 @@ async fn write_world(
     let mut redis_conn = redis.clone();
     let hot = async {
         for chunk in writes.chunks(CHUNK) {
-            store::write_redis_docs(&mut redis_conn, &keys, chunk).await?;
+            store::redis_docs::write_redis_docs(&mut redis_conn, &keys, chunk).await?;
         }
         Ok::<_, anyhow::Error>(())
     };
@@ -410,18 +405,7 @@ async fn catch_up(
     let now: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
         .fetch_one(pool)
         .await?;
-    let recs: Vec<RecordedEvent> = sqlx::query_as(
-        "SELECT position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at
-         FROM events
-         WHERE tx_id >= pg_snapshot_xmin($1::pg_snapshot)
-           AND pg_visible_in_snapshot(tx_id, $2::pg_snapshot)
-           AND NOT pg_visible_in_snapshot(tx_id, $1::pg_snapshot)
-         ORDER BY position",
-    )
-    .bind(since)
-    .bind(&now)
-    .fetch_all(pool)
-    .await?;
+    let recs = event_store::read_committed_between(pool, since, &now).await?;
     for chunk in recs.chunks(2_000) {
         let items: Vec<Incoming> = chunk.iter().cloned().map(Incoming::Event).collect();
         apply_batch(pool, redis, prefix, version, &items).await?;

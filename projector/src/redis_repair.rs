@@ -23,7 +23,8 @@ use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 use vitrine_contract::read_model::{store_marker_key, RedisKeys};
 
-use crate::store::{self, DocWrite};
+use crate::store;
+use crate::store::documents::DocWrite;
 
 /// A Redis connection made on first use and remade after it broke, so the projector
 /// starts, and keeps applying to PostgreSQL, while Redis is unreachable. Commands fail
@@ -183,7 +184,8 @@ pub async fn drain_owed<C: ConnectionLike>(
         for (version, keys) in keys_by_version {
             let keys: Vec<String> = keys.into_iter().collect();
             let docs = current_docs(pool, version, &keys).await?;
-            store::write_redis_docs(redis, &RedisKeys::new(prefix, version), &docs).await?;
+            store::redis_docs::write_redis_docs(redis, &RedisKeys::new(prefix, version), &docs)
+                .await?;
         }
         let ids: Vec<i64> = rows.iter().map(|(id, _, _)| *id).collect();
         sqlx::query("DELETE FROM rm_redis_owed WHERE id = ANY($1)")
@@ -222,7 +224,7 @@ pub async fn refill<C: ConnectionLike>(
             .into_iter()
             .map(|(key, rev, doc)| DocWrite { key, rev, doc })
             .collect();
-        store::write_redis_docs(redis, &keys, &docs).await?;
+        store::redis_docs::write_redis_docs(redis, &keys, &docs).await?;
         sent += docs.len() as u64;
     }
 }
@@ -281,7 +283,7 @@ async fn repair_round<C: ConnectionLike>(
 ) -> anyhow::Result<(u64, u64)> {
     let mut refilled = 0;
     if marker(redis, prefix).await?.is_none() {
-        let live = store::live_version(pool).await?;
+        let live = store::progress::live_version(pool).await?;
         let started = std::time::Instant::now();
         refilled = refill(pool, redis, prefix, live).await?;
         // NX: a second instance refilling at the same time sets it once

@@ -11,24 +11,10 @@ use uuid::Uuid;
 use vitrine_contract::read_model::{doc_key, Sort, ALL_PRODUCTS, PAGE_SIZE};
 use vitrine_contract::OrderLine;
 
-use crate::world::{ListId, Order, OrderStatus, Product, World};
+use crate::world::{ListId, Order, OrderStatus, PaymentStatus, Product, World};
 
-/// Products at or below this stock are `low_stock`.
-pub const LOW_STOCK: i32 = 5;
 /// Recommendations per product.
 pub const RECS_LIMIT: usize = 10;
-
-pub fn stock_status(p: &Product) -> &'static str {
-    if p.discontinued {
-        "discontinued"
-    } else if p.stock <= 0 {
-        "out_of_stock"
-    } else if p.stock <= LOW_STOCK {
-        "low_stock"
-    } else {
-        "in_stock"
-    }
-}
 
 fn to_string<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_default()
@@ -76,7 +62,7 @@ pub fn product(world: &World, id: Uuid) -> Option<String> {
         currency: &p.currency,
         category,
         stock: p.stock,
-        stock_status: stock_status(p),
+        stock_status: p.stock_status(),
         image_url: p.image.as_deref(),
         attributes: &p.attributes,
     }))
@@ -102,7 +88,7 @@ pub fn list_item<'a>(world: &'a World, p: &'a Product) -> ListItem<'a> {
         price_cents: p.price_cents,
         currency: &p.currency,
         image_url: p.image.as_deref(),
-        stock_status: stock_status(p),
+        stock_status: p.stock_status(),
         category_slug: world
             .categories
             .get(&p.category_id)
@@ -313,7 +299,9 @@ struct OrderDoc<'a> {
     lines: &'a [OrderLine],
     total_cents: i64,
     currency: &'a str,
+    payment_status: PaymentStatus,
     payment_reference: Option<&'a str>,
+    pay_by: Option<&'a str>,
     placed_at: &'a str,
 }
 
@@ -327,7 +315,9 @@ pub fn order(world: &World, id: Uuid) -> Option<String> {
         lines: &o.lines,
         total_cents: o.total_cents,
         currency: &o.currency,
+        payment_status: o.payment_status,
         payment_reference: o.payment_reference.as_deref(),
+        pay_by: o.pay_by.as_deref(),
         placed_at: &o.placed_at,
     }))
 }
@@ -336,6 +326,7 @@ pub fn order(world: &World, id: Uuid) -> Option<String> {
 struct OrderSummary<'a> {
     id: Uuid,
     status: OrderStatus,
+    payment_status: PaymentStatus,
     total_cents: i64,
     currency: &'a str,
     placed_at: &'a str,
@@ -370,6 +361,7 @@ fn orders_doc(session_id: Uuid, mut mine: Vec<&Order>) -> Option<String> {
             .map(|o| OrderSummary {
                 id: o.id,
                 status: o.status,
+                payment_status: o.payment_status,
                 total_cents: o.total_cents,
                 currency: &o.currency,
                 placed_at: &o.placed_at,
@@ -396,7 +388,7 @@ struct RecsDoc<'a> {
 
 /// Up to [`RECS_LIMIT`] products most often in the same non-cancelled orders as `id`
 /// (score = number of such orders, given in `scores`: from [`co_purchases`] for a whole
-/// world, from `store::co_purchase_scores` on the live path), ties by id; discontinued
+/// world, from `store::dependents::co_purchase_scores` on the live path), ties by id; discontinued
 /// products are left out. `None` when the product is unknown.
 pub fn recommendations_from(
     world: &World,

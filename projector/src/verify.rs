@@ -18,6 +18,7 @@ use std::time::Duration;
 use redis::aio::ConnectionLike;
 use sqlx::PgPool;
 use vitrine_contract::read_model::{RedisKeys, ABSENT_REV};
+use vitrine_runtime::event_store;
 
 use crate::render;
 use crate::store;
@@ -69,8 +70,8 @@ impl std::fmt::Display for Difference {
 pub async fn fold_at(pool: &PgPool, snapshot: Option<&str>) -> sqlx::Result<World> {
     let mut world = World::default();
     let events = match snapshot {
-        Some(snapshot) => store::events_in_snapshot(pool, snapshot).await?,
-        None => store::all_events(pool).await?,
+        Some(snapshot) => event_store::read_visible_in(pool, snapshot).await?,
+        None => event_store::read_all(pool).await?,
     };
     for rec in &events {
         world.fold(rec);
@@ -230,7 +231,7 @@ pub async fn verify_at(
     let in_pg = pg_docs(pool, version, None).await?;
     let keys = RedisKeys::new(prefix, version);
     let mut conn = redis_conn(redis_url).await?;
-    let redis_keys = store::scan_keys(&mut conn, &keys.pattern()).await?;
+    let redis_keys = store::redis_docs::scan_keys(&mut conn, &keys.pattern()).await?;
     let in_redis = read_redis(&mut conn, &redis_keys, &keys.key(""))
         .await?
         .docs;
@@ -376,7 +377,7 @@ pub async fn check(
     let world = fold_at(pool, None).await?;
     let expected = render::all_docs(&world);
     let in_pg = pg_docs(pool, version, None).await?;
-    let redis_keys = store::scan_keys(&mut conn, &keys.pattern()).await?;
+    let redis_keys = store::redis_docs::scan_keys(&mut conn, &keys.pattern()).await?;
     let scan = read_redis(&mut conn, &redis_keys, &strip).await?;
     let chosen = sample(
         expected

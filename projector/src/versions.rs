@@ -2,8 +2,9 @@
 //! retired one. Every SQL statement about `rm_versions` and `rm_live` lives here.
 
 use redis::aio::ConnectionLike;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 use vitrine_contract::read_model::RedisKeys;
+use vitrine_runtime::locks::{self, LockTarget};
 
 use crate::store;
 
@@ -35,17 +36,11 @@ pub struct RebuildLock {
 /// Takes the rebuild lock on a dedicated connection (`direct_url`, or the pool's
 /// settings when there is no PgBouncer in between).
 pub async fn lock_rebuild(pool: &PgPool, direct_url: Option<&str>) -> anyhow::Result<RebuildLock> {
-    let mut conn = match direct_url {
-        Some(url) => PgConnection::connect(url).await?,
-        None => PgConnection::connect_with(&pool.connect_options()).await?,
-    };
-    let won: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext(current_database()))")
-            .bind(REBUILD_LOCK_CLASS)
-            .fetch_one(&mut conn)
-            .await?;
-    anyhow::ensure!(won, "another rebuild is running on this database");
-    Ok(RebuildLock { _conn: conn })
+    let target = LockTarget::new(pool, direct_url);
+    match locks::try_exclusive(&target, REBUILD_LOCK_CLASS).await? {
+        Some(conn) => Ok(RebuildLock { _conn: conn }),
+        None => anyhow::bail!("another rebuild is running on this database"),
+    }
 }
 
 /// Versions a crashed or stopped rebuild left half-built (status `building`).
@@ -148,7 +143,10 @@ pub async fn drop_version<C: ConnectionLike>(
     tx.commit().await?;
     let keys = RedisKeys::new(prefix, version);
     let mut removed = 0u64;
-    for chunk in store::scan_keys(redis, &keys.pattern()).await?.chunks(1000) {
+    for chunk in store::redis_docs::scan_keys(redis, &keys.pattern())
+        .await?
+        .chunks(1000)
+    {
         let n: u64 = redis::cmd("UNLINK").arg(chunk).query_async(redis).await?;
         removed += n;
     }

@@ -1,6 +1,8 @@
-//! The projector's liveness: "messages are waiting in a partition I own and I have not
-//! moved for a while" is a stall, whatever the cause (a broker that stopped answering
-//! fetches, a consumer sitting idle). The rule is pure ([`Watchdog::check`]); the
+//! The projector's liveness: "messages have been waiting in a partition I own for a
+//! while and I have not moved" is a stall, whatever the cause (a broker that stopped
+//! answering fetches, a consumer sitting idle). The clock starts at the first check that
+//! sees the backlog, not at the last move: after an hour of idling (with fetching paused,
+//! see [`crate::consumer`]) a message that just arrived is not a stall. The rule is pure ([`Watchdog::check`]); the
 //! consumer loop acts on its verdict: seek again first, exit for the supervisor if that
 //! did not help. `/readyz` answers 503 while stalled.
 
@@ -37,8 +39,8 @@ impl Health {
 struct Partition {
     /// Next offset this instance will apply.
     next: i64,
-    /// When `next` last moved (or the partition was taken).
-    moved_at: Instant,
+    /// The first check that saw messages waiting since `next` last moved.
+    waiting_since: Option<Instant>,
 }
 
 /// The verdict of one check.
@@ -75,8 +77,9 @@ impl Watchdog {
         }
     }
 
-    /// The partitions now owned and where each starts.
-    pub fn assigned(&mut self, starts: impl IntoIterator<Item = (i32, i64)>, now: Instant) {
+    /// The partitions now owned and where each starts (a new assignment, or a seek: the
+    /// clocks of waiting partitions keep running).
+    pub fn assigned(&mut self, starts: impl IntoIterator<Item = (i32, i64)>) {
         self.partitions = starts
             .into_iter()
             .map(|(p, next)| {
@@ -84,7 +87,7 @@ impl Watchdog {
                     p,
                     Partition {
                         next,
-                        moved_at: now,
+                        waiting_since: None,
                     },
                 )
             })
@@ -92,11 +95,11 @@ impl Watchdog {
     }
 
     /// A batch moved `partition` to `next`.
-    pub fn progressed(&mut self, partition: i32, next: i64, now: Instant) {
+    pub fn progressed(&mut self, partition: i32, next: i64) {
         if let Some(p) = self.partitions.get_mut(&partition) {
             if next > p.next {
                 p.next = next;
-                p.moved_at = now;
+                p.waiting_since = None;
                 self.stalled_since = None;
             }
         }
@@ -112,6 +115,13 @@ impl Watchdog {
 
     /// Judges the partitions against the broker's high watermarks.
     pub fn check(&mut self, high: &BTreeMap<i32, i64>, now: Instant) -> Verdict {
+        for (p, s) in self.partitions.iter_mut() {
+            if high.get(p).is_some_and(|h| *h > s.next) {
+                s.waiting_since.get_or_insert(now);
+            } else {
+                s.waiting_since = None;
+            }
+        }
         let waiting: Vec<(&i32, &Partition)> = self
             .partitions
             .iter()
@@ -146,7 +156,10 @@ impl Watchdog {
         }
         let stuck: Vec<(&i32, &Partition)> = waiting
             .into_iter()
-            .filter(|(_, s)| now.duration_since(s.moved_at) >= self.stall_after)
+            .filter(|(_, s)| {
+                s.waiting_since
+                    .is_some_and(|since| now.duration_since(since) >= self.stall_after)
+            })
             .collect();
         if stuck.is_empty() {
             return Verdict::Healthy;
@@ -177,7 +190,7 @@ mod tests {
     fn an_idle_partition_with_nothing_waiting_is_healthy_however_long() {
         let t0 = Instant::now();
         let mut w = Watchdog::new(STALL);
-        w.assigned([(0, 10), (1, 5)], t0);
+        w.assigned([(0, 10), (1, 5)]);
         let verdict = w.check(&high(&[(0, 10), (1, 5)]), t0 + Duration::from_secs(600));
         assert_eq!(verdict, Verdict::Healthy);
     }
@@ -186,44 +199,62 @@ mod tests {
     fn messages_waiting_without_progress_for_the_stall_period_is_a_stall_then_a_give_up() {
         let t0 = Instant::now();
         let mut w = Watchdog::new(STALL);
-        w.assigned([(0, 10), (1, 5)], t0);
+        w.assigned([(0, 10), (1, 5)]);
         let waiting = high(&[(0, 10), (1, 3_744)]);
-        assert_eq!(
-            w.check(&waiting, t0 + Duration::from_secs(29)),
-            Verdict::Healthy
-        );
-        let first = w.check(&waiting, t0 + Duration::from_secs(30));
+        let at = |s| t0 + Duration::from_secs(s);
+        // first seen waiting at 5 s
+        assert_eq!(w.check(&waiting, at(5)), Verdict::Healthy);
+        assert_eq!(w.check(&waiting, at(34)), Verdict::Healthy);
+        let first = w.check(&waiting, at(35));
         assert!(
             matches!(&first, Verdict::Stalled { reason, seek: true } if reason.contains("partition 1 at offset 5 of 3744")),
             "{first:?}"
         );
         // the seek restarts nobody's clock: still stalled, no second seek
-        w.assigned([(0, 10), (1, 5)], t0 + Duration::from_secs(30));
+        w.assigned([(0, 10), (1, 5)]);
         assert!(matches!(
-            w.check(&waiting, t0 + Duration::from_secs(45)),
+            w.check(&waiting, at(50)),
             Verdict::Stalled { seek: false, .. }
         ));
-        assert!(matches!(
-            w.check(&waiting, t0 + Duration::from_secs(60)),
-            Verdict::GiveUp { .. }
-        ));
+        assert!(matches!(w.check(&waiting, at(65)), Verdict::GiveUp { .. }));
     }
 
     #[test]
     fn progress_clears_a_stall() {
         let t0 = Instant::now();
         let mut w = Watchdog::new(STALL);
-        w.assigned([(0, 0)], t0);
+        w.assigned([(0, 0)]);
         let waiting = high(&[(0, 100)]);
+        assert_eq!(w.check(&waiting, t0), Verdict::Healthy);
         assert!(matches!(
             w.check(&waiting, t0 + STALL),
             Verdict::Stalled { .. }
         ));
-        w.progressed(0, 40, t0 + STALL + Duration::from_secs(1));
+        w.progressed(0, 40);
         assert_eq!(
             w.check(&waiting, t0 + STALL + Duration::from_secs(2)),
             Verdict::Healthy
         );
         assert_eq!(w.lag(&waiting), 60);
+    }
+
+    #[test]
+    fn a_backlog_that_appears_after_a_long_idle_spell_is_not_a_stall_at_once() {
+        let t0 = Instant::now();
+        let mut w = Watchdog::new(STALL);
+        w.assigned([(0, 10)]);
+        assert_eq!(
+            w.check(&high(&[(0, 10)]), t0 + Duration::from_secs(3_600)),
+            Verdict::Healthy
+        );
+        let arrived = high(&[(0, 11)]);
+        assert_eq!(
+            w.check(&arrived, t0 + Duration::from_secs(3_605)),
+            Verdict::Healthy
+        );
+        assert!(matches!(
+            w.check(&arrived, t0 + Duration::from_secs(3_605) + STALL),
+            Verdict::Stalled { seek: true, .. }
+        ));
     }
 }

@@ -67,7 +67,8 @@ impl Config {
     /// error names the variable, never its value); in development mode fills in the
     /// development value with a warning. Afterwards `session_secret` is set.
     pub fn check_secrets(&mut self) -> anyhow::Result<()> {
-        use vitrine_contract::secret::{self, DEV_SESSION_SECRET};
+        use vitrine_contract::secret::DEV_SESSION_SECRET;
+        use vitrine_runtime::secrets as secret;
         let dev = self.dev_mode;
         let session = secret::require(
             "SESSION_SECRET",

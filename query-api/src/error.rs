@@ -1,8 +1,9 @@
-//! The crate's one error type and its problem+json (RFC 9457) rendering.
+//! The crate's one error type, rendered through the shared problem+json answer
+//! ([`vitrine_runtime::http::Problem`], RFC 9457).
 
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use vitrine_runtime::http::{FieldProblem, Kind, Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -34,66 +35,41 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
+        self.kind().status()
+    }
+
+    fn kind(&self) -> Kind {
         match self {
-            ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotYet { .. } | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::NotFound => Kind::NotFound,
+            ApiError::BadParam { .. } => Kind::BadParameter,
+            ApiError::Unauthorized(_) => Kind::Unauthorized,
+            ApiError::NotYet { .. } => Kind::NotYet,
+            ApiError::Unavailable(_) => Kind::Unavailable,
+            ApiError::Internal(_) => Kind::Internal,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let (kind, title, detail) = match &self {
-            ApiError::NotFound => ("not-found", "Not Found", self.to_string()),
-            ApiError::BadParam { .. } => ("bad-parameter", "Bad Request", self.to_string()),
-            ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized", self.to_string()),
-            ApiError::NotYet { .. } => ("not-yet", "Read model behind", self.to_string()),
-            // 5xx: log the cause, never hand it out.
-            ApiError::Unavailable(cause) => {
-                tracing::warn!(%cause, "read models unavailable");
-                (
-                    "unavailable",
-                    "Service Unavailable",
-                    "the read models are unavailable, retry shortly".to_owned(),
-                )
-            }
-            ApiError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                (
-                    "internal",
-                    "Internal Server Error",
-                    "an internal error occurred".to_owned(),
-                )
-            }
-        };
-        let mut body = json!({
-            "type": format!("https://vitrine.example/problems/{kind}"),
-            "title": title,
-            "status": status.as_u16(),
-            "detail": detail,
-        });
-        if let ApiError::BadParam { field, message } = &self {
-            body["errors"] = json!([{ "field": field, "message": message }]);
-        }
-        let mut response = (status, body.to_string()).into_response();
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        match self {
-            ApiError::NotYet { .. } | ApiError::Unavailable(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
+        let kind = self.kind();
+        match &self {
+            ApiError::BadParam { field, message } => Problem::new(kind, self.to_string())
+                .errors(vec![FieldProblem::new(*field, message.clone())]),
             ApiError::Unauthorized(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                Problem::new(kind, self.to_string()).www_authenticate("Bearer")
             }
-            _ => {}
+            ApiError::NotYet { .. } => Problem::new(kind, self.to_string()).retry_after(1),
+            // 5xx: the cause is logged, never handed out.
+            ApiError::Unavailable(cause) => Problem::hiding(
+                kind,
+                "the read models are unavailable, retry shortly",
+                cause,
+            )
+            .retry_after(1),
+            ApiError::Internal(cause) => Problem::hiding(kind, "an internal error occurred", cause),
+            ApiError::NotFound => Problem::new(kind, self.to_string()),
         }
-        response
+        .into_response()
     }
 }

@@ -1,4 +1,6 @@
-//! What every read answer shares: ETag / 304, Cache-Control, `X-Lookups`, request metrics.
+//! What every read answer shares: ETag / 304, Cache-Control, `X-Lookups` and the
+//! per-route lookup counters (request counts and latencies are the shared
+//! `vitrine_runtime::http::track`).
 
 use std::collections::HashMap;
 
@@ -7,7 +9,7 @@ use axum::extract::{Query, Request};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tokio::time::Instant;
+use vitrine_runtime::http::route_label;
 
 use crate::error::ApiError;
 use crate::lookups::Lookups;
@@ -40,14 +42,9 @@ impl Served {
     }
 }
 
-/// The route label of an answer, read by [`track`].
-#[derive(Debug, Clone, Copy)]
-pub struct RouteTag(pub &'static str);
-
 /// Builds the answer of a read: 200 or 304 with validators, or the problem; always
-/// with `X-Lookups`.
+/// with `X-Lookups` (and the counts for [`record_lookups`]).
 pub fn respond(lk: Lookups, request: &HeaderMap, result: Result<Served, ApiError>) -> Response {
-    lk.record();
     let mut response = match result {
         Ok(served) => {
             let cache_control = match served.caching {
@@ -79,7 +76,7 @@ pub fn respond(lk: Lookups, request: &HeaderMap, result: Result<Served, ApiError
     if let Ok(v) = HeaderValue::from_str(&lk.header_value()) {
         response.headers_mut().insert(X_LOOKUPS.clone(), v);
     }
-    response.extensions_mut().insert(RouteTag(lk.route));
+    response.extensions_mut().insert(lk);
     response
 }
 
@@ -167,18 +164,14 @@ pub async fn deadline(timeout: std::time::Duration, request: Request, next: Next
     }
 }
 
-/// Counts every answer and its latency per route (`vitrine_http_*`).
-pub async fn track(request: Request, next: Next) -> Response {
-    let started = Instant::now();
+/// Adds the lookups a read cost ([`respond`] leaves them on the answer) to the per-route
+/// counters, under the same `route` label as the request metrics
+/// ([`vitrine_runtime::http::route_label`]).
+pub async fn record_lookups(request: Request, next: Next) -> Response {
+    let route = route_label(&request);
     let response = next.run(request).await;
-    let route = response
-        .extensions()
-        .get::<RouteTag>()
-        .map_or("other", |t| t.0);
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("vitrine_http_requests_total", "route" => route, "status" => status)
-        .increment(1);
-    metrics::histogram!("vitrine_http_request_duration_seconds", "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    if let Some(lk) = response.extensions().get::<Lookups>() {
+        lk.record(&route);
+    }
     response
 }

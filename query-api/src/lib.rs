@@ -12,13 +12,15 @@
 //!   recommendations, cart, orders) and the operational endpoints;
 //! - [`store`]: every Redis command and SQL statement of the request path;
 //! - [`lookups`]: per-request counting of those lookups (`X-Lookups`, metrics);
-//! - [`http`]: ETag/304, Cache-Control, parameters, request metrics;
+//! - [`http`]: ETag/304, Cache-Control, parameters, the per-route lookup counters (request
+//!   counts and latencies are the shared `vitrine_runtime::http::track`);
 //! - [`live`]: the live read-model version follower;
 //! - [`updates`]: the update-notice subscription feeding `min_version` waits;
 //! - [`redis_link`]: the supervised Redis connection (degrades to PostgreSQL);
 //! - [`openapi`]: the OpenAPI 3.1 document (this program's, generated from the handlers,
 //!   merged with command-api's committed one), `/api/openapi.json` and `/api/docs`;
-//! - [`session`]: bearer-token sessions; [`error`]: the problem+json errors.
+//! - [`session`]: bearer-token sessions; [`error`]: the error enum, rendered through the
+//!   shared `vitrine_runtime::http::Problem`.
 
 pub mod config;
 pub mod error;
@@ -149,7 +151,7 @@ pub async fn start(config: &Config) -> anyhow::Result<(AppState, Background)> {
         .with_previous(config.session_secret_previous.clone()),
         min_version_wait: config.min_version_wait(),
         request_timeout: Duration::from_millis(config.request_timeout_ms),
-        metrics: vitrine_contract::telemetry::install_metrics(),
+        metrics: vitrine_runtime::telemetry::install_metrics(),
     }));
     Ok((state, Background(tasks)))
 }

@@ -4,10 +4,9 @@
 //! in `X-Lookups` and the per-route counters of `/metrics`, so tests and people can see
 //! that a read is one lookup.
 
-/// Counts of one request, by route.
-#[derive(Debug, Clone, Copy)]
+/// Counts of one request.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Lookups {
-    pub route: &'static str,
     pub redis: u32,
     pub sql: u32,
     hits: u32,
@@ -15,15 +14,6 @@ pub struct Lookups {
 }
 
 impl Lookups {
-    pub fn new(route: &'static str) -> Self {
-        Self {
-            route,
-            redis: 0,
-            sql: 0,
-            hits: 0,
-            misses: 0,
-        }
-    }
     pub fn redis_command(&mut self) {
         self.redis += 1;
     }
@@ -42,19 +32,20 @@ impl Lookups {
         format!("redis={}; sql={}", self.redis, self.sql)
     }
 
-    /// Adds this request's counts to the per-route metrics.
-    pub fn record(&self) {
-        let route = self.route;
-        metrics::counter!("vitrine_query_redis_commands_total", "route" => route)
+    /// Adds this request's counts to the metrics of `route` (the matched route
+    /// template, as in `vitrine_http_requests_total`).
+    pub fn record(&self, route: &str) {
+        let route = route.to_owned();
+        metrics::counter!("vitrine_query_redis_commands_total", "route" => route.clone())
             .increment(self.redis.into());
-        metrics::counter!("vitrine_query_sql_statements_total", "route" => route)
+        metrics::counter!("vitrine_query_sql_statements_total", "route" => route.clone())
             .increment(self.sql.into());
         if self.hits > 0 {
-            metrics::counter!("vitrine_cache_hits_total", "route" => route)
+            metrics::counter!("vitrine_cache_hits_total", "route" => route.clone())
                 .increment(self.hits.into());
         }
         if self.misses > 0 {
-            metrics::counter!("vitrine_cache_misses_total", "route" => route)
+            metrics::counter!("vitrine_cache_misses_total", "route" => route.clone())
                 .increment(self.misses.into());
         }
     }

@@ -6,12 +6,12 @@ use query_api::Config;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    vitrine_contract::telemetry::init_tracing();
+    vitrine_runtime::telemetry::init_tracing();
     let listener = tokio::net::TcpListener::bind(config.listen_addr).await?;
     query_api::run(
         config,
         listener,
-        vitrine_contract::telemetry::shutdown_signal(),
+        vitrine_runtime::telemetry::shutdown_signal(),
     )
     .await
 }

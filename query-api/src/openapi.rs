@@ -2,7 +2,7 @@
 //! pages serving them: `GET /api/openapi.json` and `GET /api/docs`.
 //!
 //! query-api's own part is generated from its handlers' `#[utoipa::path]` annotations;
-//! the router is built with [`vitrine_contract::openapi::Documented`] (see
+//! the router is built with [`vitrine_runtime::openapi::Documented`] (see
 //! [`crate::routes::documented`]), so a route cannot exist without its operation.
 //!
 //! Why query-api serves the combined document: it is a read (nginx sends GET to
@@ -410,12 +410,18 @@ pub struct OrderDoc {
     pub session_id: Uuid,
     /// The order stream's version.
     pub version: i64,
-    /// `placed`, `paid`, `shipped` or `cancelled`.
+    /// `placed`, `paid`, `shipped`, `cancelled` or `expired` (unpaid past `pay_by`).
     pub status: String,
     pub lines: Vec<OrderLine>,
     pub total_cents: i64,
     pub currency: String,
+    /// `none`, `pending` (started, not confirmed by the provider yet), `paid` or `failed`.
+    pub payment_status: String,
+    /// The provider's payment intent that paid the order.
     pub payment_reference: Option<String>,
+    /// RFC 3339: when the order expires unpaid and its stock returns (absent for orders
+    /// placed before payment deadlines existed).
+    pub pay_by: Option<String>,
     /// RFC 3339.
     pub placed_at: String,
 }
@@ -425,6 +431,8 @@ pub struct OrderDoc {
 pub struct OrderSummary {
     pub id: Uuid,
     pub status: String,
+    /// `none`, `pending`, `paid` or `failed`.
+    pub payment_status: String,
     pub total_cents: i64,
     pub currency: String,
     pub placed_at: String,
@@ -442,7 +450,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Method, Request, StatusCode};
     use tower::ServiceExt;
-    use vitrine_contract::openapi::operation_list;
+    use vitrine_runtime::openapi::operation_list;
 
     use super::*;
 

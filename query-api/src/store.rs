@@ -188,6 +188,7 @@ impl Store {
             if have >= min_version {
                 return Ok(found);
             }
+            let _waiting = updates.wait();
             loop {
                 // Without the notice subscription (Redis unreachable) nothing would wake
                 // this waiter: read PostgreSQL again every FALLBACK_POLL instead.

@@ -4,7 +4,7 @@
 //! broadcast channel; a waiter re-reads its document only when a notice names its key,
 //! so nobody polls the stores.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,17 @@ pub const RESYNC: &str = "*";
 pub struct Updates {
     tx: broadcast::Sender<Arc<str>>,
     subscribed: AtomicBool,
+    /// Reads waiting for a notice right now (see [`Updates::waiting`]).
+    waiting: AtomicUsize,
+}
+
+/// Counts one read as waiting for a notice while it lives.
+pub struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Updates {
@@ -28,6 +39,7 @@ impl Updates {
         Arc::new(Self {
             tx,
             subscribed: AtomicBool::new(false),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -38,6 +50,19 @@ impl Updates {
 
     pub fn is_subscribed(&self) -> bool {
         self.subscribed.load(Ordering::Relaxed)
+    }
+
+    /// Marks a read as waiting (it has read once and found its document behind) until
+    /// the guard drops.
+    pub fn wait(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(&self.waiting)
+    }
+
+    /// How many `min_version` reads are waiting for a notice now: what a caller (a test)
+    /// waits for before publishing, instead of sleeping.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Whether a notice names `doc_key` (or asks everyone to re-read).

@@ -55,7 +55,7 @@ pub async fn fresh_database() -> TestDb {
         .connect_with(opts.clone())
         .await
         .expect("connect to test database");
-    vitrine_contract::MIGRATOR
+    vitrine_runtime::MIGRATOR
         .run(&pool)
         .await
         .expect("migrations apply");

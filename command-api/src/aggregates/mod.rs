@@ -15,8 +15,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 use vitrine_contract::StreamKind;
 
-use crate::error::{ApiError, FieldError};
-use crate::event_store::StreamAppend;
+use crate::error::{ApiError, FieldProblem};
+use vitrine_runtime::event_store::StreamAppend;
 
 /// A product that checkout could not reserve.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -65,13 +65,14 @@ impl From<DomainError> for ApiError {
                 errors: short
                     .iter()
                     .map(|s| {
-                        FieldError::new(
+                        FieldProblem::new(
                             format!("product:{}", s.product_id),
                             format!("{} requested, {} available", s.requested, s.available),
                         )
                     })
                     .collect(),
-                extra: Some(serde_json::json!({ "insufficient": short })),
+                current_version: None,
+                insufficient: serde_json::to_value(&short).ok(),
             },
             DomainError::NotFound(what) => ApiError::NotFound(what),
         }

@@ -6,9 +6,9 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
-use crate::aggregates::cart::{CartAggregate, Request, MAX_QUANTITY};
+use crate::aggregates::cart::{CartAggregate, Request};
 use crate::auth::Shopper;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, JsonBody, PathId};
@@ -50,8 +50,8 @@ pub struct SetQuantity {
         (status = 415, description = "unsupported-media-type: the body is not application/json"),
         (status = 401, description = "unauthorized: no, a bad or an expired session token"),
         (status = 404, description = "not-found: no such product"),
-        (status = 409, description = "conflict: discontinued, not enough stock, the line would exceed 999, or a stale If-Match"),
-        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; quantity 1-999"),
+        (status = 409, description = "conflict: discontinued, not enough stock, or a stale If-Match"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; quantity 1 to `MAX_LINE_QUANTITY` (10 by default), and the line may not grow beyond it"),
         (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
@@ -66,13 +66,18 @@ pub async fn add(
         product_id,
         quantity,
     } = body.value;
-    if !(1..=MAX_QUANTITY).contains(&quantity) {
-        return Err(ApiError::field("quantity", "must be between 1 and 999"));
+    let max = state.config.orders.max_line_quantity;
+    if !(1..=max).contains(&quantity) {
+        return Err(ApiError::field(
+            "quantity",
+            format!("must be between 1 and {max}"),
+        ));
     }
     let context = Context::new(Caller::Session(session_id), headers, body.hash);
     let request = Request::Add {
         product_id,
         quantity,
+        max,
     };
     execute::<CartAggregate>(&state, context, request).await
 }
@@ -93,7 +98,7 @@ pub async fn add(
         (status = 401, description = "unauthorized: no, a bad or an expired session token"),
         (status = 404, description = "not-found: the product is not in the cart"),
         (status = 409, description = "conflict: not enough stock, or a stale If-Match"),
-        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; quantity 0-999"),
+        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; quantity 0 to `MAX_LINE_QUANTITY` (10 by default)"),
         (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
@@ -106,13 +111,18 @@ pub async fn set_quantity(
     body: JsonBody<SetQuantity>,
 ) -> Result<CommandOk, ApiError> {
     let quantity = body.value.quantity;
-    if !(0..=MAX_QUANTITY).contains(&quantity) {
-        return Err(ApiError::field("quantity", "must be between 0 and 999"));
+    let max = state.config.orders.max_line_quantity;
+    if !(0..=max).contains(&quantity) {
+        return Err(ApiError::field(
+            "quantity",
+            format!("must be between 0 and {max}"),
+        ));
     }
     let context = Context::new(Caller::Session(session_id), headers, body.hash);
     let request = Request::Set {
         product_id,
         quantity,
+        max,
     };
     execute::<CartAggregate>(&state, context, request).await
 }

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::category::{CategoryAggregate, Request};
 use crate::auth::Admin;
@@ -38,7 +38,7 @@ pub struct CategoryPatch {
 }
 
 fn check_slug(p: &mut Problems, slug: &str) {
-    if !vitrine_contract::event::is_slug(slug) {
+    if !vitrine_contract::slug::is_slug(slug) {
         p.add("slug", "must be 1 to 100 characters of a-z, 0-9 and -");
     } else if slug == "all" {
         p.add(

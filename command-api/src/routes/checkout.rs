@@ -4,11 +4,11 @@
 
 use axum::extract::State;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
-use crate::aggregates::checkout::CheckoutAggregate;
+use crate::aggregates::checkout::{CheckoutAggregate, Request};
 use crate::auth::Shopper;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldProblem};
 use crate::extract::CommandHeaders;
 use crate::openapi::{CommandAnswer, CommandHeaderParams};
 use crate::pipeline::{execute, Caller, Context};
@@ -27,11 +27,11 @@ pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
     security(("session" = [])),
     params(CommandHeaderParams),
     responses(
-        (status = 201, description = "the order is placed (with `order_id`, `total_cents`, `currency`, `status`); stock is reserved and the cart emptied", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
+        (status = 201, description = "the order is placed (with `order_id`, `total_cents`, `currency`, `status`, `pay_by`); stock is reserved until `pay_by` (`ORDER_PAYMENT_TIMEOUT`, 30 minutes by default) and the cart emptied", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
         (status = 200, description = "a replay of the first answer to this Idempotency-Key", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
         (status = 401, description = "unauthorized: no, a bad or an expired session token"),
-        (status = 409, description = "conflict: the cart is empty, a product is discontinued or short of stock (with `errors` per product), or a stale If-Match"),
-        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; the Idempotency-Key header is required here"),
+        (status = 409, description = "conflict: the session already holds `MAX_OPEN_ORDERS_PER_SESSION` (3 by default) unpaid orders, a product is discontinued or short of stock (with `errors` per product), or a stale If-Match"),
+        (status = 422, description = "rejected: the cart is empty, an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; the Idempotency-Key header is required here"),
         (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
@@ -45,9 +45,14 @@ pub async fn checkout(
         return Err(ApiError::Rejected {
             detail: "checkout needs an Idempotency-Key header so that a retry cannot order twice"
                 .into(),
-            errors: vec![FieldError::new("Idempotency-Key", "required")],
+            errors: vec![FieldProblem::new("Idempotency-Key", "required")],
         });
     }
+    let orders = &state.config.orders;
+    let request = Request {
+        max_open_orders: orders.max_open_orders,
+        payment_timeout: orders.order_payment_timeout,
+    };
     let context = Context::bodyless(Caller::Session(session_id), headers);
-    execute::<CheckoutAggregate>(&state, context, ()).await
+    execute::<CheckoutAggregate>(&state, context, request).await
 }

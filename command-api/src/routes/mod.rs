@@ -8,17 +8,16 @@ pub mod categories;
 pub mod checkout;
 pub mod ops;
 pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod sessions;
 
-use std::time::Instant;
-
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -31,6 +30,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let d = cart::routes(d);
     let d = checkout::routes(d);
     let d = orders::routes(d);
+    let d = payments::routes(d);
     ops::routes(d).split()
 }
 
@@ -44,7 +44,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             deadline(timeout, req, next)
         }))
-        .layer(middleware::from_fn(track))
+        .layer(middleware::from_fn(vitrine_runtime::http::track))
         .with_state(state)
 }
 
@@ -58,25 +58,4 @@ async fn deadline(timeout: std::time::Duration, req: Request, next: Next) -> Res
         Ok(res) => res,
         Err(_) => ApiError::Timeout.into_response(),
     }
-}
-
-/// Request count and latency per route (`vitrine_http_*`).
-async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().trim_end_matches('/').to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
-    let started = Instant::now();
-    let res = next.run(req).await.into_response();
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", res.status().as_u16().to_string()),
-    ];
-    metrics::counter!("vitrine_http_requests_total", &labels).increment(1);
-    metrics::histogram!("vitrine_http_request_duration_seconds", &labels[..2])
-        .record(started.elapsed().as_secs_f64());
-    res
 }

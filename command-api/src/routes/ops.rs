@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::AppState;
 
@@ -47,7 +47,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// Prometheus metrics (`docs/metrics.md`).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 async fn metrics_text(State(state): State<AppState>) -> impl IntoResponse {
-    vitrine_contract::telemetry::record_pool(&state.pool);
+    vitrine_runtime::telemetry::record_pool(&state.pool);
     (
         [("content-type", "text/plain; version=0.0.4")],
         state.metrics.render(),

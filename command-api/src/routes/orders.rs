@@ -1,19 +1,18 @@
-//! Order transitions: pay and cancel (the owning session), ship (admin).
+//! Order transitions: start a payment and cancel (the owning session), ship (admin). The
+//! order becomes paid only by the provider's callback ([`super::payments`]).
 
 use axum::extract::State;
-use serde::Deserialize;
-use utoipa::ToSchema;
+use axum::http::StatusCode;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
+use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::order::{OrderAggregate, Request};
 use crate::auth::{Admin, Shopper};
 use crate::error::ApiError;
-use crate::extract::{CommandHeaders, JsonBody, PathId};
+use crate::extract::{CommandHeaders, PathId};
 use crate::openapi::{CommandAnswer, CommandHeaderParams, IdParam};
 use crate::pipeline::{execute, Caller, Context};
 use crate::response::CommandOk;
-use crate::validate::Problems;
 use crate::AppState;
 
 pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
@@ -22,29 +21,20 @@ pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
         .routes(routes!(ship))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Payment {
-    pub payment_reference: String,
-}
-
 #[utoipa::path(
     post,
     path = "/api/v1/orders/{id}/pay/",
     tag = "orders",
-    summary = "Pay an order",
+    summary = "Start paying an order",
+    description = "Starts a payment at the payment provider and answers what the client hands to it: `intent_id`, `client_secret`, `amount_cents`, `currency` (with `status: \"placed\"`, `payment_status: \"pending\"`). The order is NOT paid by this call: it becomes `paid` when the provider's signed callback (`POST /api/v1/payments/webhook/`) confirms the payment. While a payment is pending, calling again answers the same intent. Any request body is ignored.",
     security(("session" = [])),
     params(IdParam, CommandHeaderParams),
-    request_body = Payment,
     responses(
-        (status = 200, description = "paid (with `status`)", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
-        (status = 400, description = "malformed-json: the body is not JSON"),
-        (status = 413, description = "payload-too-large: the body is over the limit"),
-        (status = 415, description = "unsupported-media-type: the body is not application/json"),
+        (status = 202, description = "the payment is pending at the provider (with `intent_id`, `client_secret`, `amount_cents`, `currency`, `payment_status`)", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
         (status = 401, description = "unauthorized: no, a bad or an expired session token"),
         (status = 404, description = "not-found: no such order, or another session's"),
-        (status = 409, description = "conflict: the order is not `placed`, or a stale If-Match"),
-        (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; payment_reference 1-200 characters"),
+        (status = 409, description = "conflict: the order is not `placed` (paid, shipped, cancelled or expired), or a stale If-Match"),
+        (status = 422, description = "rejected: a reused Idempotency-Key or a malformed header"),
         (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
@@ -54,14 +44,18 @@ pub async fn pay(
     Shopper(session_id): Shopper,
     PathId(id): PathId,
     headers: CommandHeaders,
-    body: JsonBody<Payment>,
 ) -> Result<CommandOk, ApiError> {
-    let payment_reference = body.value.payment_reference.trim().to_owned();
-    let mut p = Problems::default();
-    p.text("payment_reference", &payment_reference, 200);
-    p.into_result()?;
-    let context = Context::new(Caller::Session(session_id), headers, body.hash);
-    execute::<OrderAggregate>(&state, context, Request::pay(id, payment_reference)).await
+    let secret = crate::payments::secret(&state)?;
+    let context = Context::bodyless(Caller::Session(session_id), headers);
+    let mut answer = execute::<OrderAggregate>(&state, context, Request::start_payment(id)).await?;
+    answer.status = StatusCode::ACCEPTED;
+    // Derived on every answer (a replay too), so the client secret is stored nowhere.
+    let intent_id = answer.body["intent_id"].as_str().map(str::to_owned);
+    if let Some(intent_id) = intent_id {
+        let client_secret = vitrine_contract::payment::client_secret(secret, &intent_id);
+        answer = answer.with("client_secret", client_secret);
+    }
+    Ok(answer)
 }
 
 #[utoipa::path(
@@ -75,7 +69,7 @@ pub async fn pay(
         (status = 200, description = "cancelled (with `status`); the stock is released", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
         (status = 401, description = "unauthorized: no, a bad or an expired session token"),
         (status = 404, description = "not-found: no such order, or another session's"),
-        (status = 409, description = "conflict: the order is shipped or already cancelled, or a stale If-Match"),
+        (status = 409, description = "conflict: the order is shipped, expired or already cancelled, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
         (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
@@ -102,7 +96,7 @@ pub async fn cancel(
         (status = 200, description = "shipped (with `status`)", body = CommandAnswer, headers(("X-Stream-Version" = String, description = "`{stream}:{version}` after the command"))),
         (status = 401, description = "unauthorized: no or a wrong admin token"),
         (status = 404, description = "not-found: no such order"),
-        (status = 409, description = "conflict: the order is not paid, or a stale If-Match"),
+        (status = 409, description = "conflict: the order is not paid (only the provider's confirmed payment makes it paid), or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
         (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )

@@ -6,8 +6,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use vitrine_contract::event::slugify;
-use vitrine_contract::openapi::Documented;
+use vitrine_contract::slug::slugify;
+use vitrine_runtime::openapi::Documented;
 
 use crate::aggregates::product::{self, Changes, Command, ProductAggregate, Request, MAX_STOCK};
 use crate::auth::Admin;

@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldProblem};
 use crate::extract::CommandHeaders;
 use crate::openapi::SessionAnswer;
 use crate::response::CommandOk;
@@ -39,7 +39,7 @@ pub async fn create(
                      without one simply opens another session, and a replayed token would go \
                      to whoever knows the key"
                 .into(),
-            errors: vec![FieldError::new("Idempotency-Key", "not accepted here")],
+            errors: vec![FieldProblem::new("Idempotency-Key", "not accepted here")],
         });
     }
     let session_id = Uuid::now_v7();

@@ -1,11 +1,11 @@
 //! The HTTP contract of command-api against a real PostgreSQL (no relay: no broker needed).
 
 use crate::helpers::{Reply, TestApp, ADMIN_TOKEN};
-use command_api::event_store;
 use futures::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
+use vitrine_runtime::event_store;
 
 fn id_of(r: &Reply, field: &str) -> Uuid {
     r.body[field]
@@ -20,15 +20,12 @@ fn assert_recorded(r: &Reply, status: StatusCode, stream_prefix: &str, version: 
     let stream = r.body["stream"].as_str().expect("stream");
     assert!(stream.starts_with(stream_prefix), "stream {stream}");
     assert_eq!(r.body["version"], json!(version), "{:?}", r.body);
-    assert_eq!(
-        r.header("x-stream-version"),
-        Some(format!("{stream}:{version}").as_str())
-    );
+    assert_eq!(r.header("x-stream-version"), format!("{stream}:{version}"));
 }
 
 pub(crate) fn assert_problem(r: &Reply, status: StatusCode, field: Option<&str>) {
     assert_eq!(r.status, status, "{:?}", r.body);
-    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.header("content-type"), "application/problem+json");
     assert_eq!(r.body["status"], json!(status.as_u16()));
     for key in ["type", "title", "detail"] {
         assert!(
@@ -77,13 +74,10 @@ async fn every_command_succeeds_and_answers_its_stream_version() {
     assert_recorded(&r, StatusCode::CREATED, "category-", 1);
     let category = id_of(&r, "id");
     let r = app
-        .request(
-            Method::PATCH,
-            &format!("/api/v1/categories/{category}"),
-            Some(ADMIN_TOKEN),
-            Some(json!({"name": "Lights"})),
-            &[("If-Match", "\"1\"")],
-        )
+        .patch(&format!("/api/v1/categories/{category}"))
+        .admin()
+        .json(json!({"name": "Lights"}))
+        .header("If-Match", "\"1\"")
         .await;
     assert_recorded(&r, StatusCode::OK, "category-", 2);
 
@@ -158,19 +152,22 @@ async fn every_command_succeeds_and_answers_its_stream_version() {
     assert_eq!(r.body["total_cents"], json!(6000));
     let order = id_of(&r, "order_id");
     assert_eq!(app.stock(lamp).await, 5);
-    let r = app
-        .shopper(
-            &token,
-            Method::POST,
-            &format!("/api/v1/orders/{order}/pay/"),
-            Some(json!({"payment_reference": "psp-1"})),
-        )
-        .await;
-    assert_recorded(&r, StatusCode::OK, "order-", 2);
+    let r = app.start_payment(&token, order).await;
+    assert_recorded(&r, StatusCode::ACCEPTED, "order-", 2);
+    let callback = app.provider().callback(
+        vitrine_contract::payment::WebhookKind::Succeeded,
+        order,
+        r.body["intent_id"].as_str().unwrap(),
+        6000,
+        "EUR",
+    );
+    let r = app.deliver(&callback).await;
+    assert_recorded(&r, StatusCode::OK, "order-", 3);
+    assert_eq!(r.body["status"], json!("paid"));
     let r = app
         .admin(Method::POST, &format!("/api/v1/orders/{order}/ship"), None)
         .await;
-    assert_recorded(&r, StatusCode::OK, "order-", 3);
+    assert_recorded(&r, StatusCode::OK, "order-", 4);
     assert_eq!(r.body["status"], json!("shipped"));
 
     // A cancelled order gives its units back.
@@ -251,7 +248,7 @@ async fn bad_input_gets_a_problem_naming_the_field_and_writes_nothing() {
     };
 
     // 400: not JSON at all.
-    let r = TestApp::reply(
+    let r = Reply::from(
         raw(
             "/api/v1/categories/",
             "application/json",
@@ -264,13 +261,8 @@ async fn bad_input_gets_a_problem_naming_the_field_and_writes_nothing() {
     assert_problem(&r, StatusCode::BAD_REQUEST, None);
     // 401: no token, a bad token, a session token where the admin's is needed.
     let r = app
-        .request(
-            Method::POST,
-            "/api/v1/categories/",
-            None,
-            Some(json!({"name": "a", "slug": "a"})),
-            &[],
-        )
+        .post("/api/v1/categories/")
+        .json(json!({"name": "a", "slug": "a"}))
         .await;
     assert_problem(&r, StatusCode::UNAUTHORIZED, None);
     let r = app
@@ -364,7 +356,7 @@ async fn bad_input_gets_a_problem_naming_the_field_and_writes_nothing() {
     let big = json!({"name": "x".repeat(70 * 1024), "slug": "big"})
         .to_string()
         .into_bytes();
-    let r = TestApp::reply(
+    let r = Reply::from(
         raw("/api/v1/categories/", "application/json", big)
             .await
             .unwrap(),
@@ -372,7 +364,7 @@ async fn bad_input_gets_a_problem_naming_the_field_and_writes_nothing() {
     .await;
     assert_problem(&r, StatusCode::PAYLOAD_TOO_LARGE, None);
     // 415: not JSON.
-    let r = TestApp::reply(
+    let r = Reply::from(
         raw("/api/v1/categories/", "text/plain", b"name=x".to_vec())
             .await
             .unwrap(),
@@ -452,13 +444,9 @@ async fn bad_input_gets_a_problem_naming_the_field_and_writes_nothing() {
         Some("Idempotency-Key"),
     );
     let r = app
-        .request(
-            Method::POST,
-            "/api/v1/checkout/",
-            Some(&token),
-            None,
-            &[("Idempotency-Key", "k-empty")],
-        )
+        .post("/api/v1/checkout/")
+        .bearer(&token)
+        .header("Idempotency-Key", "k-empty")
         .await;
     assert_problem(&r, StatusCode::UNPROCESSABLE_ENTITY, None);
 
@@ -487,24 +475,18 @@ async fn a_stale_if_match_is_a_conflict_and_changes_nothing() {
     let product = app.create_product(category, 100, 1).await;
     let path = format!("/api/v1/products/{product}/");
     let r = app
-        .request(
-            Method::PATCH,
-            &path,
-            Some(ADMIN_TOKEN),
-            Some(json!({"name": "A"})),
-            &[("If-Match", "\"1\"")],
-        )
+        .patch(&path)
+        .admin()
+        .json(json!({"name": "A"}))
+        .header("If-Match", "\"1\"")
         .await;
     assert_recorded(&r, StatusCode::OK, "product-", 2);
     let before = app.event_count().await;
     let r = app
-        .request(
-            Method::PATCH,
-            &path,
-            Some(ADMIN_TOKEN),
-            Some(json!({"name": "B"})),
-            &[("If-Match", "\"1\"")],
-        )
+        .patch(&path)
+        .admin()
+        .json(json!({"name": "B"}))
+        .header("If-Match", "\"1\"")
         .await;
     assert_problem(&r, StatusCode::CONFLICT, Some("If-Match"));
     assert_eq!(r.body["current_version"], json!(2));
@@ -524,25 +506,13 @@ async fn illegal_order_transitions_are_conflicts() {
     let product = app.create_product(category, 100, 10).await;
     let token = app.session().await;
     let order = id_of(&app.buy(&token, product, 1).await, "order_id");
-    let pay = |order: Uuid| {
-        let (app, token) = (&app, &token);
-        async move {
-            let path = format!("/api/v1/orders/{order}/pay/");
-            app.shopper(
-                token,
-                Method::POST,
-                &path,
-                Some(json!({"payment_reference": "p"})),
-            )
-            .await
-        }
-    };
+    let pay = |order: Uuid| app.start_payment(&token, order);
     // placed → shipped is not a move.
     let r = app
         .admin(Method::POST, &format!("/api/v1/orders/{order}/ship/"), None)
         .await;
     assert_problem(&r, StatusCode::CONFLICT, None);
-    assert_eq!(pay(order).await.status, StatusCode::OK);
+    assert_eq!(app.pay(&token, order).await.status, StatusCode::OK);
     assert_problem(&pay(order).await, StatusCode::CONFLICT, None);
     assert_eq!(
         app.admin(Method::POST, &format!("/api/v1/orders/{order}/ship/"), None)
@@ -614,13 +584,9 @@ async fn a_discontinued_product_in_the_cart_blocks_checkout() {
         StatusCode::OK
     );
     let r = app
-        .request(
-            Method::POST,
-            "/api/v1/checkout/",
-            Some(&token),
-            None,
-            &[("Idempotency-Key", "k1")],
-        )
+        .post("/api/v1/checkout/")
+        .bearer(&token)
+        .header("Idempotency-Key", "k1")
         .await;
     assert_problem(&r, StatusCode::CONFLICT, None);
     assert_eq!(app.stock(product).await, 10);
@@ -643,24 +609,16 @@ async fn clearing_the_cart_removes_every_line_and_an_empty_cart_cannot_be_cleare
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     }
     let stale = app
-        .request(
-            Method::DELETE,
-            "/api/v1/cart/",
-            Some(&token),
-            None,
-            &[("If-Match", "\"1\"")],
-        )
+        .delete("/api/v1/cart/")
+        .bearer(&token)
+        .header("If-Match", "\"1\"")
         .await;
     assert_problem(&stale, StatusCode::CONFLICT, Some("If-Match"));
 
     let r = app
-        .request(
-            Method::DELETE,
-            "/api/v1/cart",
-            Some(&token),
-            None,
-            &[("If-Match", "\"2\"")],
-        )
+        .delete("/api/v1/cart")
+        .bearer(&token)
+        .header("If-Match", "\"2\"")
         .await;
     assert_recorded(&r, StatusCode::OK, "cart-", 4);
     assert_eq!(r.body["items"], json!([]));
@@ -677,9 +635,7 @@ async fn clearing_the_cart_removes_every_line_and_an_empty_cart_cannot_be_cleare
         .shopper(&token, Method::DELETE, "/api/v1/cart/", None)
         .await;
     assert_problem(&again, StatusCode::UNPROCESSABLE_ENTITY, None);
-    let anonymous = app
-        .request(Method::DELETE, "/api/v1/cart/", None, None, &[])
-        .await;
+    let anonymous = app.delete("/api/v1/cart/").await;
     assert_problem(&anonymous, StatusCode::UNAUTHORIZED, None);
     assert_eq!(stream_versions(&app, &cart).await.len(), 4);
 }
@@ -690,24 +646,18 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
     let body = json!({"name": "Garden", "slug": "garden"});
     let key = [("Idempotency-Key", "cat-garden")];
     let first = app
-        .request(
-            Method::POST,
-            "/api/v1/categories/",
-            Some(ADMIN_TOKEN),
-            Some(body.clone()),
-            &key,
-        )
+        .post("/api/v1/categories/")
+        .admin()
+        .json(body.clone())
+        .headers(&key)
         .await;
     assert_eq!(first.status, StatusCode::CREATED);
     let events = app.event_count().await;
     let again = app
-        .request(
-            Method::POST,
-            "/api/v1/categories/",
-            Some(ADMIN_TOKEN),
-            Some(body),
-            &key,
-        )
+        .post("/api/v1/categories/")
+        .admin()
+        .json(body)
+        .headers(&key)
         .await;
     assert_eq!((again.status, &again.body), (first.status, &first.body));
     assert_eq!(
@@ -715,13 +665,10 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() 
         first.header("x-stream-version")
     );
     let other = app
-        .request(
-            Method::POST,
-            "/api/v1/categories/",
-            Some(ADMIN_TOKEN),
-            Some(json!({"name": "G", "slug": "g"})),
-            &key,
-        )
+        .post("/api/v1/categories/")
+        .admin()
+        .json(json!({"name": "G", "slug": "g"}))
+        .headers(&key)
         .await;
     assert_problem(
         &other,
@@ -754,14 +701,10 @@ async fn fifty_concurrent_checkouts_for_five_units_make_exactly_five_orders() {
     let replies = join_all(tokens.iter().map(|token| {
         let key = Uuid::now_v7().to_string();
         async move {
-            app.request(
-                Method::POST,
-                "/api/v1/checkout/",
-                Some(token),
-                None,
-                &[("Idempotency-Key", &key)],
-            )
-            .await
+            app.post("/api/v1/checkout/")
+                .bearer(token)
+                .header("Idempotency-Key", &key)
+                .await
         }
     }))
     .await;
@@ -820,10 +763,14 @@ async fn a_retried_checkout_returns_the_same_order_and_writes_once() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let a = app
-        .request(Method::POST, "/api/v1/checkout/", Some(&token), None, &key)
+        .post("/api/v1/checkout/")
+        .bearer(&token)
+        .headers(&key)
         .await;
     let b = app
-        .request(Method::POST, "/api/v1/checkout/", Some(&token), None, &key)
+        .post("/api/v1/checkout/")
+        .bearer(&token)
+        .headers(&key)
         .await;
     assert_eq!(a.status, StatusCode::CREATED);
     assert_eq!((b.status, &b.body), (a.status, &a.body));
@@ -847,13 +794,10 @@ async fn a_retried_checkout_returns_the_same_order_and_writes_once() {
     let before = app.event_count().await;
     let stock = app.stock(product).await;
     let replies = join_all((0..8).map(|_| {
-        app.request(
-            Method::POST,
-            "/api/v1/checkout/",
-            Some(&token),
-            None,
-            &[("Idempotency-Key", "same-key")],
-        )
+        app.post("/api/v1/checkout/")
+            .bearer(&token)
+            .header("Idempotency-Key", "same-key")
+            .send()
     }))
     .await;
     for r in &replies {
@@ -885,14 +829,11 @@ async fn idempotency_keys_are_forgotten_after_their_ttl_and_fresh_ones_are_kept(
     let post = |slug: &'static str, key: &'static str| {
         let app = &app;
         async move {
-            app.request(
-                Method::POST,
-                "/api/v1/categories/",
-                Some(ADMIN_TOKEN),
-                Some(json!({"name": slug, "slug": slug})),
-                &[("Idempotency-Key", key)],
-            )
-            .await
+            app.post("/api/v1/categories/")
+                .admin()
+                .json(json!({"name": slug, "slug": slug}))
+                .header("Idempotency-Key", key)
+                .await
         }
     };
     assert_eq!(post("old", "k-old").await.status, StatusCode::CREATED);

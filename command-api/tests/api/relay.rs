@@ -331,3 +331,78 @@ async fn a_standby_takes_over_when_the_leader_dies_and_nothing_is_lost() {
     .await;
     assert_all_delivered_in_order(&consumed, &committed);
 }
+
+/// Waits until a backend of this app's database is listening on `channel` (its last
+/// statement was the LISTEN).
+async fn wait_listening(app: &TestApp, channel: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND query LIKE '%' || $1 || '%'",
+        )
+        .bind(channel)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        if n > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "nobody listens on {channel}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_leader(relay: &command_api::outbox::RelayHandle) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !relay.is_leader() {
+        assert!(Instant::now() < deadline, "the relay does not lead");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// An idle leader looks by itself only every `RELAY_POLL_MS` (a minute here): anything
+/// published sooner was woken by the commit.
+const A_MINUTE: u64 = 60_000;
+
+#[tokio::test]
+async fn a_commit_wakes_the_idle_relay_of_its_own_instance_at_once() {
+    let app = TestApp::spawn_custom(true, None, |c| c.relay.poll_ms = A_MINUTE).await;
+    wait_leader(app.relay.as_ref().expect("the app's relay")).await;
+    for _ in 0..2 {
+        traffic(&app, 1).await;
+        assert!(
+            app.wait_outbox_empty(Duration::from_secs(10)).await,
+            "published within seconds, not at the next look a minute away"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_commit_on_another_instance_wakes_the_leader_through_postgresql() {
+    let app = TestApp::spawn_custom(true, None, |c| c.relay.poll_ms = A_MINUTE).await;
+    wait_leader(app.relay.as_ref().expect("the app's relay")).await;
+    wait_listening(&app, vitrine_runtime::wakeup::OUTBOX_CHANNEL).await;
+    // a second instance of the same store, whose own relay stands by
+    let other = TestApp::spawn_custom(true, Some(&app.database_url), |c| {
+        c.relay = app.config.relay.clone();
+    })
+    .await;
+    assert!(!other.relay.as_ref().unwrap().is_leader(), "one leader");
+    for _ in 0..2 {
+        traffic(&other, 1).await;
+        assert!(
+            app.wait_outbox_empty(Duration::from_secs(10)).await,
+            "the leader was woken by the other instance's notice"
+        );
+    }
+    let committed = committed(&app).await;
+    let consumed = consume(
+        &app.config.relay.kafka_brokers,
+        &app.topic,
+        app.config.relay.kafka_partitions,
+        committed.len(),
+    )
+    .await;
+    assert_all_delivered_in_order(&consumed, &committed);
+}

@@ -140,13 +140,9 @@ async fn a_command_is_readable_with_min_version_through_the_whole_pipeline() {
     // Checkout: the order reads back placed; the product's stock went down by 2.
     let key = Uuid::now_v7().to_string();
     let placed = cmd
-        .request(
-            Method::POST,
-            "/api/v1/checkout/",
-            Some(&token),
-            None,
-            &[("Idempotency-Key", &key)],
-        )
+        .post("/api/v1/checkout/")
+        .bearer(&token)
+        .header("Idempotency-Key", &key)
         .await;
     assert_eq!(placed.status, StatusCode::CREATED, "{:?}", placed.body);
     let order: Uuid = serde_json::from_value(placed.body["order_id"].clone()).unwrap();

@@ -298,7 +298,12 @@ fn template(method: &Method, path: &str, world: &World) -> Option<Value> {
         ("POST", "/api/v1/products/{id}/stock/") => json!({"delta": 1}),
         ("POST", "/api/v1/cart/") => json!({"product_id": product, "quantity": 1}),
         ("PUT", "/api/v1/cart/items/{id}/") => json!({"quantity": 1}),
-        ("POST", "/api/v1/orders/{id}/pay/") => json!({"payment_reference": "ref-1"}),
+        // A well-formed callback for the test's order, never signed: refused (401).
+        ("POST", "/api/v1/payments/webhook/") => json!({
+            "id": format!("evt_{unique}"), "type": "payment.succeeded", "created": 1_700_000_000,
+            "data": {"intent_id": format!("pi_{unique}"), "order_id": world.ids[2],
+                     "amount_cents": 500, "currency": "EUR"},
+        }),
         _ => return None,
     })
 }
@@ -369,6 +374,17 @@ async fn event_count(p: &Pipeline) -> i64 {
         .await
         .expect("count events")
 }
+
+/// The payment callbacks command-api has recorded (their ids, for replay protection).
+async fn callback_count(p: &Pipeline) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM payment_webhook_events")
+        .fetch_one(p.database_pool())
+        .await
+        .expect("count payment callbacks")
+}
+
+/// The payment provider's callback: the fuzz test never signs, so every one is forged.
+const WEBHOOK: &str = "/api/v1/payments/webhook/";
 
 /// Sends one case; an error names the request and the answer.
 async fn run_case(p: &Pipeline, world: &World, routes: &[Route], case: Case) -> Result<(), String> {
@@ -471,6 +487,7 @@ async fn run_case(p: &Pipeline, world: &World, routes: &[Route], case: Case) -> 
         }
     }
     let before = event_count(p).await;
+    let callbacks_before = callback_count(p).await;
     let answer = Reply::from(
         req.timeout(Duration::from_secs(10))
             .send()
@@ -495,7 +512,22 @@ async fn run_case(p: &Pipeline, world: &World, routes: &[Route], case: Case) -> 
             answer.text
         ));
     }
+    // A forged callback (no `Vitrine-Signature`) is refused before its body is read: 401,
+    // or 400/422 when a header is malformed (the header extractors run first); another
+    // method is answered like any other refusal.
+    if route.path == WEBHOOK && method == Method::POST && !matches!(status, 400 | 401 | 422) {
+        return Err(format!(
+            "{method} {path} ({case:?}): an unsigned callback answered {status}: {}",
+            answer.text
+        ));
+    }
     if (400..500).contains(&status) {
+        let callbacks_after = callback_count(p).await;
+        if callbacks_after != callbacks_before {
+            return Err(format!(
+                "{method} {path} ({case:?}) was refused with {status} but recorded a payment callback"
+            ));
+        }
         let after = event_count(p).await;
         if after != before {
             return Err(format!(
@@ -526,13 +558,9 @@ async fn random_requests_to_every_route_never_answer_5xx_and_refused_ones_record
     assert_eq!(cart.status, reqwest::StatusCode::OK, "{:?}", cart.body);
     let order = p
         .command
-        .request(
-            Method::POST,
-            "/api/v1/checkout/",
-            Some(&buyer),
-            None,
-            &[("Idempotency-Key", "fuzz-order")],
-        )
+        .post("/api/v1/checkout/")
+        .bearer(&buyer)
+        .header("Idempotency-Key", "fuzz-order")
         .await;
     let order: Uuid = serde_json::from_value(order.body["order_id"].clone()).expect("order id");
     let world = World {

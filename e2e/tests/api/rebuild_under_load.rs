@@ -174,13 +174,9 @@ async fn rebuild_under_read_load_fails_no_read_and_moves_readers_to_the_new_vers
             let key = Uuid::now_v7().to_string();
             let r = p
                 .command
-                .request(
-                    Method::POST,
-                    "/api/v1/checkout/",
-                    Some(&token),
-                    None,
-                    &[("Idempotency-Key", &key)],
-                )
+                .post("/api/v1/checkout/")
+                .bearer(&token)
+                .header("Idempotency-Key", &key)
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
             last_read = format!(

@@ -17,8 +17,9 @@ use anyhow::Context;
 use clap::Parser;
 use serde_json::json;
 use uuid::Uuid;
-use vitrine_contract::event::slugify;
+use vitrine_contract::slug::slugify;
 use vitrine_contract::{Event, Metadata, OrderLine, StreamId};
+use vitrine_runtime::event_store::{self, EventRows};
 
 #[derive(Debug, Parser)]
 #[command(about = "Write a realistic event history straight into the event store")]
@@ -71,64 +72,22 @@ struct ProductState {
 struct Writer {
     pool: sqlx::PgPool,
     versions: HashMap<StreamId, i64>,
-    rows: Vec<(String, String, i64, &'static str, i32, serde_json::Value)>,
+    rows: EventRows,
     written: usize,
-    metadata: serde_json::Value,
 }
 
 impl Writer {
     fn push(&mut self, event: Event) {
-        let stream = event.stream();
-        let version = self.versions.entry(stream.clone()).or_insert(0);
+        let version = self.versions.entry(event.stream()).or_insert(0);
         *version += 1;
-        let (event_type, schema_version, payload) = event.to_parts();
-        self.rows.push((
-            stream.to_string(),
-            stream.kind().as_str().to_owned(),
-            *version,
-            event_type,
-            schema_version,
-            payload,
-        ));
+        self.rows.push(*version, &event);
     }
 
     async fn flush(&mut self) -> anyhow::Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let mut streams = Vec::with_capacity(self.rows.len());
-        let mut kinds = Vec::with_capacity(self.rows.len());
-        let mut versions = Vec::with_capacity(self.rows.len());
-        let mut types = Vec::with_capacity(self.rows.len());
-        let mut schemas = Vec::with_capacity(self.rows.len());
-        let mut payloads = Vec::with_capacity(self.rows.len());
-        for (s, k, v, t, sv, p) in self.rows.drain(..) {
-            streams.push(s);
-            kinds.push(k);
-            versions.push(v);
-            types.push(t);
-            schemas.push(sv);
-            payloads.push(p);
-        }
-        // WITH ORDINALITY + ORDER BY: positions follow the order the events were made in.
-        sqlx::query(
-            "INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-             SELECT s, k, v, t, sv, p, $7
-             FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int4[], $6::jsonb[])
-                  WITH ORDINALITY AS u(s, k, v, t, sv, p, n)
-             ORDER BY n",
-        )
-        .bind(&streams)
-        .bind(&kinds)
-        .bind(&versions)
-        .bind(&types)
-        .bind(&schemas)
-        .bind(&payloads)
-        .bind(&self.metadata)
-        .execute(&self.pool)
-        .await
-        .context("insert events")?;
-        self.written += streams.len();
+        self.written += event_store::insert(&self.pool, &self.rows)
+            .await
+            .context("insert events")? as usize;
+        self.rows.clear();
         Ok(())
     }
 
@@ -160,21 +119,20 @@ async fn main() -> anyhow::Result<()> {
         .connect(&args.database_url)
         .await
         .context("connect to DATABASE_URL")?;
-    vitrine_contract::MIGRATOR
+    vitrine_runtime::MIGRATOR
         .run(&pool)
         .await
         .context("migrations")?;
     let started = Instant::now();
-    let metadata = serde_json::to_value(Metadata {
+    let metadata = Metadata {
         actor: "history-generator".into(),
         ..Metadata::default()
-    })?;
+    };
     let mut w = Writer {
         pool,
         versions: HashMap::new(),
-        rows: Vec::new(),
+        rows: EventRows::new(&metadata),
         written: 0,
-        metadata,
     };
     let mut rng = Rng(args.seed);
 
@@ -281,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
                 lines: lines.clone(),
                 total_cents,
                 currency: "EUR".into(),
+                pay_by: None,
             });
             for &(pi, q) in &cart {
                 let p = &mut products[pi];

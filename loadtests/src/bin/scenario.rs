@@ -5,6 +5,13 @@
 //! its cart (1) and checks out (½, only with something in the cart). Product ids and
 //! list pages are discovered from the live store before the run.
 //!
+//! A placed order is paid the only way there is: the user starts the payment
+//! (`POST /api/v1/orders/{id}/pay/`) and the fake payment provider
+//! ([`vitrine_contract::payment::FakeProvider`], signing with `PAYMENT_WEBHOOK_SECRET`)
+//! sends the signed `payment.succeeded` callback to `POST /api/v1/payments/webhook/`.
+//! Without the secret orders stay unpaid (a session then holds at most three, and a
+//! fourth checkout is refused like a sold-out one).
+//!
 //! Beside goose's HTML and JSON reports it writes `scenario-<time>-summary.json` and
 //! `.md`: per-endpoint RPS, p50/p95/p99 and errors against the plan's baselines and
 //! against `reports/baseline.json`; Redis keyspace and query-api cache hits over the
@@ -33,6 +40,7 @@ use loadtests::http::{session_token, Api, Auth};
 use loadtests::observe::{self, AppCounters, HitsMisses};
 use loadtests::plan::{self, Baseline, EndpointStats, PlanCheck, Regression, Tolerance};
 use loadtests::stats::{round, Summary};
+use vitrine_contract::payment::{FakeProvider, WebhookKind, SIGNATURE_HEADER};
 use vitrine_contract::read_model::Sort;
 
 #[derive(Parser, Debug, Clone)]
@@ -106,6 +114,9 @@ struct Args {
     /// Free text stored with the reports.
     #[arg(long, default_value = "")]
     notes: String,
+    /// The store's payment webhook secret: the fake provider signs its callbacks with it.
+    #[arg(long, env = "PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    payment_webhook_secret: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------
@@ -115,6 +126,8 @@ struct Args {
 struct Shared {
     catalog: Catalog,
     search_terms: Vec<String>,
+    /// Pays placed orders (none: orders stay unpaid).
+    provider: Option<FakeProvider>,
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
@@ -135,6 +148,7 @@ struct Shopper {
 const SESSIONS: &str = "/api/v1/sessions/";
 const CART: &str = "/api/v1/cart/";
 const CHECKOUT: &str = "/api/v1/checkout/";
+const WEBHOOK: &str = "/api/v1/payments/webhook/";
 
 fn pick<T>(items: &[T]) -> &T {
     &items[rand::random_range(0..items.len())]
@@ -272,6 +286,16 @@ async fn checkout(user: &mut GooseUser) -> TransactionResult {
         .set_request_builder(builder)
         .build();
     let mut goose = user.request(request).await?;
+    let placed = goose.request.status_code == 201;
+    let order_id = match (placed, goose.response) {
+        (true, Ok(response)) => response
+            .text()
+            .await
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["order_id"].as_str().map(str::to_owned)),
+        _ => None,
+    };
     let sold_out = goose.request.status_code == 409;
     if sold_out {
         // Stock ran out (a long-lived store sells its last units): refusing is the right
@@ -302,6 +326,62 @@ async fn checkout(user: &mut GooseUser) -> TransactionResult {
             shopper.cart_products.clear();
         }
     }
+    if let Some(order_id) = order_id {
+        pay(user, &token, &order_id).await?;
+    }
+    Ok(())
+}
+
+/// Pays a placed order: the shopper starts the payment, then the fake provider sends
+/// the signed `payment.succeeded` callback for the intent, amount and currency it got.
+async fn pay(user: &mut GooseUser, token: &str, order_id: &str) -> TransactionResult {
+    let Some(provider) = shared().provider.as_ref() else {
+        return Ok(());
+    };
+    let path = format!("/api/v1/orders/{order_id}/pay/");
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, &path)?
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::new_v4().to_string());
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path(path.as_str())
+        .name("start payment")
+        .set_request_builder(builder)
+        .build();
+    let goose = user.request(request).await?;
+    let started = match goose.response {
+        Ok(response) => response
+            .text()
+            .await
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok()),
+        Err(_) => None,
+    };
+    let Some(started) = started else {
+        return Ok(()); // the failed request is already counted
+    };
+    let (Some(order), Some(intent), Some(amount), Some(currency)) = (
+        order_id.parse::<uuid::Uuid>().ok(),
+        started["intent_id"].as_str(),
+        started["amount_cents"].as_i64(),
+        started["currency"].as_str(),
+    ) else {
+        return Ok(());
+    };
+    let callback = provider.callback(WebhookKind::Succeeded, order, intent, amount, currency);
+    let builder = user
+        .get_request_builder(&GooseMethod::Post, WEBHOOK)?
+        .header(SIGNATURE_HEADER, callback.signature)
+        .header("content-type", "application/json")
+        .body(callback.body);
+    let request = GooseRequest::builder()
+        .method(GooseMethod::Post)
+        .path(WEBHOOK)
+        .name("payment webhook")
+        .set_request_builder(builder)
+        .build();
+    user.request(request).await?;
     Ok(())
 }
 
@@ -575,6 +655,10 @@ async fn main() -> Result<()> {
         .set(Shared {
             catalog,
             search_terms: args.search_terms.clone(),
+            provider: args
+                .payment_webhook_secret
+                .as_deref()
+                .map(FakeProvider::new),
         })
         .is_err()
     {

@@ -11,7 +11,9 @@ use vitrine_contract::read_model::{doc_key, Sort};
 
 use super::targets::Targets;
 use crate::render;
-use crate::store::{self, RenderNeeds, SearchRow};
+use crate::store;
+use crate::store::documents::SearchRow;
+use crate::store::entities::RenderNeeds;
 use crate::world::ListId;
 
 /// Rendered documents (doc key → bytes, `None` a tombstone) and search-row changes.
@@ -40,7 +42,7 @@ pub async fn render_targets(
     // Co-purchase scores come from one aggregate over the orders' product ids (GIN
     // indexed), not from loading every order that holds a product.
     let recs_list: Vec<Uuid> = recs.iter().copied().collect();
-    let mut scores = store::co_purchase_scores(&mut *tx, version, &recs_list).await?;
+    let mut scores = store::dependents::co_purchase_scores(&mut *tx, version, &recs_list).await?;
     let candidates: BTreeSet<Uuid> = scores.values().flat_map(|m| m.keys().copied()).collect();
     let needs = RenderNeeds {
         all_products: lists.contains(&ListId::All),
@@ -61,7 +63,7 @@ pub async fn render_targets(
         orders: orders.iter().copied().collect(),
         orders_of_sessions: sessions.iter().copied().collect(),
     };
-    let view = store::load_render_world(&mut *tx, version, &needs).await?;
+    let view = store::entities::load_render_world(&mut *tx, version, &needs).await?;
 
     let mut docs: BTreeMap<String, Option<String>> = BTreeMap::new();
     let mut search_upserts: Vec<SearchRow> = Vec::new();
@@ -85,7 +87,7 @@ pub async fn render_targets(
     }
     for list in lists {
         if let Some((slug, pages, rendered)) = render::list_pages(&view, *list) {
-            let before = store::list_page_count(&mut *tx, version, &slug).await?;
+            let before = store::documents::list_page_count(&mut *tx, version, &slug).await?;
             for (k, d) in rendered {
                 docs.insert(k, Some(d));
             }
@@ -95,7 +97,7 @@ pub async fn render_targets(
                 }
             }
             if before != pages {
-                store::set_list_page_count(&mut *tx, version, &slug, pages).await?;
+                store::documents::set_list_page_count(&mut *tx, version, &slug, pages).await?;
             }
         }
     }

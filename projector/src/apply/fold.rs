@@ -7,9 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::PgConnection;
 use vitrine_contract::{Event, RecordedEvent, StreamId};
+use vitrine_runtime::event_store;
 
 use super::dead_letter;
-use crate::store::{self, DeadLetter};
+use crate::store;
+use crate::store::progress::DeadLetter;
 use crate::world::{EventMeta, Touch, World};
 
 /// What the fold leaves for rendering and writing.
@@ -50,13 +52,13 @@ pub async fn fold(
     }
     let streams: Vec<StreamId> = by_stream.keys().cloned().collect();
     let mut folded = Folded::default();
-    store::load_into(
+    store::entities::load_into(
         &mut folded.world,
-        store::load_categories(&mut *tx, version).await?,
+        store::entities::load_categories(&mut *tx, version).await?,
     );
-    store::load_into(
+    store::entities::load_into(
         &mut folded.world,
-        store::lock_entities(&mut *tx, version, &streams).await?,
+        store::entities::lock_entities(&mut *tx, version, &streams).await?,
     );
     let mut refold_upto: BTreeMap<String, i64> = BTreeMap::new();
     for stream in refold {
@@ -91,7 +93,7 @@ pub async fn fold(
                 .map(|r| r.version)
                 .unwrap_or(stored)
                 .max(refold_upto.get(&sid).copied().unwrap_or(0));
-            filled = store::events_range(&mut *tx, &sid, stored, upto).await?;
+            filled = event_store::read_stream_range(&mut *tx, &sid, stored, upto).await?;
             filled.iter().collect()
         };
         for rec in new {
@@ -127,6 +129,6 @@ pub async fn fold(
             folded.changed.push(stream);
         }
     }
-    store::save_entities(&mut *tx, version, &folded.world, &folded.changed).await?;
+    store::entities::save_entities(&mut *tx, version, &folded.world, &folded.changed).await?;
     Ok(folded)
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use vitrine_contract::{RecordedEvent, StreamId};
 
 use super::{dead_letter, Incoming};
-use crate::store::DeadLetter;
+use crate::store::progress::DeadLetter;
 use crate::world::World;
 
 /// The batch, grouped.

@@ -22,7 +22,8 @@ use std::time::Instant;
 use sqlx::PgPool;
 use vitrine_contract::{RecordedEvent, StreamId};
 
-use crate::store::{self, DeadLetter};
+use crate::store;
+use crate::store::progress::DeadLetter;
 use crate::world::Touch;
 
 /// What arrives from the topic.
@@ -160,7 +161,7 @@ async fn apply<C: redis::aio::ConnectionLike>(
         Target::Version(v) => v,
         Target::Live => crate::versions::live_version_for_batch(&mut tx).await?,
     };
-    store::lock_dependencies(&mut tx, &grouped.dependencies()).await?;
+    store::locks::lock_dependencies(&mut tx, &grouped.dependencies()).await?;
     let mut letters = grouped.letters;
     let folded = fold::fold(&mut tx, version, grouped.by_stream, refold).await?;
     letters.extend(folded.letters);

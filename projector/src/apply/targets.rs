@@ -68,9 +68,9 @@ pub async fn resolve(
             }
         }
     }
-    products.extend(store::products_in(&mut *tx, version, &in_categories).await?);
-    carts.extend(store::carts_with(&mut *tx, version, &carts_with).await?);
-    recs.extend(store::co_purchased(&mut *tx, version, &recs_around).await?);
+    products.extend(store::dependents::products_in(&mut *tx, version, &in_categories).await?);
+    carts.extend(store::dependents::carts_with(&mut *tx, version, &carts_with).await?);
+    recs.extend(store::dependents::co_purchased(&mut *tx, version, &recs_around).await?);
 
     let mut lock_keys: Vec<String> = Vec::new();
     lock_keys.extend(products.iter().map(|p| doc_key::product(*p)));
@@ -85,7 +85,7 @@ pub async fn resolve(
     lock_keys.extend(carts.iter().map(|s| doc_key::cart(*s)));
     lock_keys.extend(orders.iter().map(|o| doc_key::order(*o)));
     lock_keys.extend(sessions.iter().map(|s| doc_key::orders(*s)));
-    store::lock_renders(&mut *tx, &lock_keys).await?;
+    store::locks::lock_renders(&mut *tx, &lock_keys).await?;
 
     Ok(Targets {
         products,

@@ -10,7 +10,9 @@ use vitrine_contract::read_model::RedisKeys;
 use super::documents::Rendered;
 use super::{BatchReport, PartitionOffset};
 use crate::redis_repair;
-use crate::store::{self, DeadLetter, DocWrite};
+use crate::store;
+use crate::store::documents::DocWrite;
+use crate::store::progress::DeadLetter;
 
 /// What went into PostgreSQL, for the Redis write.
 pub struct Written {
@@ -29,7 +31,7 @@ pub async fn to_postgres(
     catalog_changed: bool,
     offsets: &[PartitionOffset],
 ) -> sqlx::Result<Written> {
-    let revs = store::next_revs(&mut *tx, rendered.docs.len()).await?;
+    let revs = store::documents::next_revs(&mut *tx, rendered.docs.len()).await?;
     let docs: Vec<DocWrite> = rendered
         .docs
         .into_iter()
@@ -37,18 +39,18 @@ pub async fn to_postgres(
         .map(|((key, doc), rev)| DocWrite { key, rev, doc })
         .collect();
     if !docs.is_empty() {
-        store::write_pg_docs(&mut *tx, version, &docs).await?;
+        store::documents::write_pg_docs(&mut *tx, version, &docs).await?;
     }
-    store::write_search(
+    store::documents::write_search(
         &mut *tx,
         version,
         &rendered.search_upserts,
         &rendered.search_deletes,
     )
     .await?;
-    let new_letters = store::write_dead_letters(&mut *tx, version, letters).await?;
+    let new_letters = store::progress::write_dead_letters(&mut *tx, version, letters).await?;
     if position > 0 {
-        store::record_progress(&mut *tx, version, position, catalog_changed).await?;
+        store::progress::record_progress(&mut *tx, version, position, catalog_changed).await?;
     }
     crate::partitions::record_offsets(&mut *tx, offsets).await?;
     // The Redis write can fail or be cut short by a crash: owe it first, in this
@@ -77,7 +79,13 @@ pub async fn to_redis<C: ConnectionLike>(
     let Some(owed) = written.owed else {
         return;
     };
-    match store::write_redis_docs(redis, &RedisKeys::new(prefix, version), &written.docs).await {
+    match store::redis_docs::write_redis_docs(
+        redis,
+        &RedisKeys::new(prefix, version),
+        &written.docs,
+    )
+    .await
+    {
         Ok(count) => {
             report.redis_written = count;
             if let Err(error) = redis_repair::settle(pool, owed).await {

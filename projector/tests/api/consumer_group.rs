@@ -8,8 +8,8 @@ use uuid::Uuid;
 use vitrine_contract::{Event, RecordedEvent};
 
 /// Plays the relay: publishes each event keyed by its stream.
-async fn publish(topic: &str, recs: &[RecordedEvent]) {
-    publish_with(&producer(), topic, recs).await;
+async fn publish(pool: &sqlx::PgPool, topic: &str, recs: &[RecordedEvent]) {
+    publish_with(&producer(), pool, topic, recs).await;
 }
 
 fn config(h: &Harness, topic: &str) -> projector::Config {
@@ -94,7 +94,7 @@ async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
     let mut h = Harness::new().await;
     let topic = vitrine_testkit::unique_topic(6).await;
     let recs = shop(&mut h, 60).await;
-    publish(&topic, &recs[..120]).await;
+    publish(&h.db.pool, &topic, &recs[..120]).await;
 
     let (_stop, task) = start_projector(config(&h, &topic)).await;
     // let it get somewhere, then kill it without any chance to finish
@@ -112,7 +112,7 @@ async fn a_projector_killed_mid_stream_resumes_on_restart_and_loses_nothing() {
     task.abort();
     let _ = task.await;
 
-    publish(&topic, &recs[120..]).await;
+    publish(&h.db.pool, &topic, &recs[120..]).await;
     let (stop, task) = start_projector(config(&h, &topic)).await;
     wait_caught_up(&h, &recs).await;
     let _ = stop.send(());
@@ -147,7 +147,7 @@ async fn a_projector_killed_twice_in_a_row_and_restarted_at_once_resumes_each_ti
     let thirds: Vec<&[RecordedEvent]> = recs.chunks(recs.len() / 3 + 1).collect();
     let mut published = Vec::new();
     for part in &thirds[..2] {
-        publish(&topic, part).await;
+        publish(&h.db.pool, &topic, part).await;
         published.extend_from_slice(part);
         let (_stop, task) = start_projector(config(&h, &topic)).await;
         wait_applied(&h, &published).await;
@@ -155,7 +155,7 @@ async fn a_projector_killed_twice_in_a_row_and_restarted_at_once_resumes_each_ti
         task.abort();
         let _ = task.await;
     }
-    publish(&topic, thirds[2]).await;
+    publish(&h.db.pool, &topic, thirds[2]).await;
     let started = tokio::time::Instant::now();
     let (stop, task) = start_projector(config(&h, &topic)).await;
     wait_caught_up(&h, &recs).await;
@@ -177,14 +177,14 @@ async fn two_instances_share_the_partitions_and_one_stopping_hands_over_its_work
     let (stop_b, task_b) = start_projector(config(&h, &topic)).await;
     wait_members(&h, &topic, &[3, 3]).await;
     let first = shop(&mut h, 30).await;
-    publish(&topic, &first).await;
+    publish(&h.db.pool, &topic, &first).await;
     wait_caught_up(&h, &first).await;
 
     let _ = stop_a.send(());
     task_a.await.unwrap().expect("a clean stop");
     wait_members(&h, &topic, &[6]).await;
     let more = shop(&mut h, 30).await;
-    publish(&topic, &more).await;
+    publish(&h.db.pool, &topic, &more).await;
     let all: Vec<RecordedEvent> = first.iter().chain(more.iter()).cloned().collect();
     wait_caught_up(&h, &all).await;
     let _ = stop_b.send(());
@@ -201,7 +201,7 @@ async fn a_crashed_instance_s_partitions_are_taken_over_by_the_survivor() {
     task_b.abort();
     let _ = task_b.await;
     let recs = shop(&mut h, 30).await;
-    publish(&topic, &recs).await;
+    publish(&h.db.pool, &topic, &recs).await;
     wait_members(&h, &topic, &[6]).await;
     wait_caught_up(&h, &recs).await;
     let _ = stop_a.send(());
@@ -217,12 +217,12 @@ async fn while_redis_is_down_postgres_keeps_moving_and_redis_is_repaired_when_it
     cfg.redis_url = proxy.url();
     let (stop, task) = start_projector(cfg).await;
     let before = shop(&mut h, 10).await;
-    publish(&topic, &before).await;
+    publish(&h.db.pool, &topic, &before).await;
     wait_caught_up(&h, &before).await;
 
     proxy.cut().await;
     let during = shop(&mut h, 10).await;
-    publish(&topic, &during).await;
+    publish(&h.db.pool, &topic, &during).await;
     let all: Vec<RecordedEvent> = before.iter().chain(during.iter()).cloned().collect();
     // PostgreSQL's read models (query-api's fallback) take every event while Redis is gone
     wait_applied_within(&h, &all, Duration::from_secs(30)).await;
@@ -247,6 +247,53 @@ async fn while_redis_is_down_postgres_keeps_moving_and_redis_is_repaired_when_it
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let _ = stop.send(());
+    task.await.unwrap().expect("a clean stop");
+}
+
+/// Long enough for the consumer to stop fetching (it stops after a quarter second
+/// without a message): a claim about idling needs the idle time to pass.
+const IDLE: Duration = Duration::from_secs(1);
+
+#[tokio::test]
+async fn an_idle_projector_is_woken_by_the_relays_notice_and_applies_at_once() {
+    let mut h = Harness::new().await;
+    let topic = vitrine_testkit::unique_topic(3).await;
+    let mut config = config(&h, &topic);
+    // its own look at the broker is a minute away: only the notice can wake it sooner
+    config.watch_seconds = 60;
+    let (stop, task) = start_projector(config).await;
+    wait_members(&h, &topic, &[3]).await;
+    let mut all = shop(&mut h, 5).await;
+    publish(&h.db.pool, &topic, &all).await;
+    wait_applied_within(&h, &all, Duration::from_secs(30)).await;
+    for _ in 0..2 {
+        tokio::time::sleep(IDLE).await;
+        let more = shop(&mut h, 2).await;
+        publish(&h.db.pool, &topic, &more).await;
+        all.extend(more);
+        wait_applied_within(&h, &all, Duration::from_secs(10)).await;
+    }
+    let _ = stop.send(());
+    task.await.unwrap().expect("a clean stop");
+}
+
+#[tokio::test]
+async fn a_lost_notice_only_delays_an_idle_projector_until_its_next_look() {
+    let mut h = Harness::new().await;
+    let topic = vitrine_testkit::unique_topic(3).await;
+    let mut config = config(&h, &topic);
+    config.watch_seconds = 1;
+    let (stop, task) = start_projector(config).await;
+    wait_members(&h, &topic, &[3]).await;
+    let mut all = shop(&mut h, 3).await;
+    publish(&h.db.pool, &topic, &all).await;
+    wait_applied_within(&h, &all, Duration::from_secs(30)).await;
+    tokio::time::sleep(IDLE).await;
+    let more = shop(&mut h, 3).await;
+    publish_without_notice(&producer(), &topic, &more).await;
+    all.extend(more);
+    wait_applied_within(&h, &all, Duration::from_secs(20)).await;
     let _ = stop.send(());
     task.await.unwrap().expect("a clean stop");
 }

@@ -2,7 +2,8 @@
 //! same documents as a fresh fold.
 
 use crate::helpers::*;
-use projector::store::{self, DocWrite};
+use projector::store;
+use projector::store::documents::DocWrite;
 use projector::{apply_batch, Incoming};
 use uuid::Uuid;
 use vitrine_contract::read_model::RedisKeys;
@@ -230,15 +231,20 @@ async fn a_stale_write_with_a_lower_rev_cannot_overwrite_a_newer_document() {
     }];
     let mut tx = h.db.pool.begin().await.unwrap();
     assert_eq!(
-        store::write_pg_docs(&mut tx, 1, &stale).await.unwrap(),
+        store::documents::write_pg_docs(&mut tx, 1, &stale)
+            .await
+            .unwrap(),
         0,
         "PostgreSQL refuses the older rev"
     );
     tx.commit().await.unwrap();
-    let written =
-        store::write_redis_docs(&mut h.redis, &RedisKeys::new(h.prefix.clone(), 1), &stale)
-            .await
-            .unwrap();
+    let written = store::redis_docs::write_redis_docs(
+        &mut h.redis,
+        &RedisKeys::new(h.prefix.clone(), 1),
+        &stale,
+    )
+    .await
+    .unwrap();
     assert_eq!(written, 0, "Redis refuses the older rev");
     assert_eq!(h.doc(&key).await.unwrap()["name"], "Hiker");
     h.assert_verified().await;
@@ -319,7 +325,7 @@ async fn a_redis_that_lost_its_data_is_refilled_from_postgres_with_its_store_mar
         .unwrap();
     assert!(refilled > 0, "no marker yet: the first round fills Redis");
     // Redis restarted empty: every key of the store is gone, the marker too
-    let keys = projector::store::scan_keys(&mut h.redis, &format!("{}*", h.prefix))
+    let keys = projector::store::redis_docs::scan_keys(&mut h.redis, &format!("{}*", h.prefix))
         .await
         .unwrap();
     let _: () = redis::cmd("DEL")

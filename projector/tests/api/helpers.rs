@@ -8,7 +8,16 @@ use projector::{apply_batch, BatchReport, Incoming};
 use serde_json::Value;
 use uuid::Uuid;
 use vitrine_contract::{Event, Metadata, OrderLine, RecordedEvent};
+use vitrine_runtime::event_store::{self, EventRows};
 use vitrine_testkit::TestDb;
+
+/// Rows for `events` recorded by the admin, as the catalog's commands are.
+pub fn admin_rows() -> EventRows {
+    EventRows::new(&Metadata {
+        actor: "admin".into(),
+        ..Metadata::default()
+    })
+}
 
 pub struct Harness {
     pub db: TestDb,
@@ -46,26 +55,13 @@ impl Harness {
         payload: Value,
     ) -> RecordedEvent {
         self.versions.insert(stream.to_owned(), version);
-        let metadata = Metadata {
-            actor: "admin".into(),
-            ..Metadata::default()
-        };
         let kind = stream.split('-').next().unwrap_or("unknown");
-        sqlx::query_as::<_, RecordedEvent>(
-            "INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             RETURNING position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at",
-        )
-        .bind(stream)
-        .bind(kind)
-        .bind(version)
-        .bind(event_type)
-        .bind(schema_version)
-        .bind(&payload)
-        .bind(serde_json::to_value(&metadata).unwrap())
-        .fetch_one(&self.db.pool)
-        .await
-        .expect("insert event")
+        let mut rows = admin_rows();
+        rows.push_raw(stream, kind, version, event_type, schema_version, payload);
+        event_store::insert_returning(&self.db.pool, &rows)
+            .await
+            .expect("insert event")
+            .remove(0)
     }
 
     pub async fn apply(&mut self, recs: &[RecordedEvent]) -> BatchReport {
@@ -115,7 +111,9 @@ impl Harness {
 
     /// Every live document in PostgreSQL, key → bytes.
     pub async fn all_docs(&self) -> Vec<(String, String)> {
-        projector::store::pg_docs(&self.db.pool, 1).await.unwrap()
+        projector::store::documents::pg_docs(&self.db.pool, 1)
+            .await
+            .unwrap()
     }
 }
 
@@ -123,7 +121,7 @@ pub fn category(id: Uuid, name: &str, parent_id: Option<Uuid>) -> Event {
     Event::CategoryCreated {
         category_id: id,
         name: name.into(),
-        slug: vitrine_contract::event::slugify(name),
+        slug: vitrine_contract::slug::slugify(name),
         parent_id,
     }
 }
@@ -132,7 +130,7 @@ pub fn product(id: Uuid, name: &str, price_cents: i64, category_id: Uuid, stock:
     Event::ProductCreated {
         product_id: id,
         sku: format!("SKU-{}", &id.simple().to_string()[24..]),
-        slug: vitrine_contract::event::slugify(name),
+        slug: vitrine_contract::slug::slugify(name),
         name: name.into(),
         description: format!("All about {name}"),
         price_cents,
@@ -176,13 +174,16 @@ pub fn placed(order_id: Uuid, session_id: Uuid, lines: Vec<OrderLine>) -> Event 
         lines,
         total_cents,
         currency: "EUR".into(),
+        pay_by: None,
     }
 }
 
 impl Harness {
     /// Every event of the store, in position order.
     pub async fn all_events(&self) -> Vec<RecordedEvent> {
-        projector::store::all_events(&self.db.pool).await.unwrap()
+        vitrine_runtime::event_store::read_all(&self.db.pool)
+            .await
+            .unwrap()
     }
 }
 
@@ -195,8 +196,22 @@ pub fn producer() -> rdkafka::producer::FutureProducer {
         .expect("producer")
 }
 
-/// Plays the relay: publishes committed events keyed by their stream.
+/// Plays the relay: publishes committed events keyed by their stream, then says so on
+/// the store's database (an idle projector has paused fetching and waits for the notice).
 pub async fn publish_with(
+    producer: &rdkafka::producer::FutureProducer,
+    pool: &sqlx::PgPool,
+    topic: &str,
+    recs: &[RecordedEvent],
+) {
+    publish_without_notice(producer, topic, recs).await;
+    vitrine_runtime::wakeup::notify(pool, vitrine_runtime::wakeup::PUBLISHED_CHANNEL)
+        .await
+        .expect("notify");
+}
+
+/// Publishes as the relay would, but the notice is lost.
+pub async fn publish_without_notice(
     producer: &rdkafka::producer::FutureProducer,
     topic: &str,
     recs: &[RecordedEvent],
@@ -228,6 +243,7 @@ pub fn projector_config(h: &Harness, topic: &str, batch_max: usize) -> projector
         listen_addr: "127.0.0.1:0".into(),
         batch_max,
         stall_seconds: 30,
+        watch_seconds: 5,
         repair_seconds: 1,
     }
 }

@@ -505,6 +505,103 @@ async fn orders_follow_their_status_and_placed_orders_drive_recommendations() {
 }
 
 #[tokio::test]
+async fn an_order_document_shows_its_payment_state_and_an_expired_order_stops_counting() {
+    let mut h = Harness::new().await;
+    let cat = Uuid::now_v7();
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let session = Uuid::now_v7();
+    let (o1, o2) = (Uuid::now_v7(), Uuid::now_v7());
+    let pay_by = chrono::DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut first = placed(o1, session, vec![line(a, "Pan", 3000, 1)]);
+    if let Event::OrderPlaced { pay_by: due, .. } = &mut first {
+        *due = Some(pay_by);
+    }
+    let recs = vec![
+        h.record(category(cat, "Kitchen", None)).await,
+        h.record(product(a, "Pan", 3000, cat, 50)).await,
+        h.record(product(b, "Lid", 900, cat, 50)).await,
+        h.record(first).await,
+        h.record(placed(
+            o2,
+            session,
+            vec![line(a, "Pan", 3000, 1), line(b, "Lid", 900, 1)],
+        ))
+        .await,
+    ];
+    h.apply(&recs).await;
+    let order = h.doc(&format!("order:{o1}")).await.unwrap();
+    assert_eq!(
+        (order["payment_status"].clone(), order["pay_by"].clone()),
+        (json!("none"), json!("2030-01-02T03:04:05Z"))
+    );
+    assert_eq!(
+        h.doc(&format!("recs:{a}")).await.unwrap()["items"][0]["score"],
+        1
+    );
+
+    let started = |intent: &str| Event::PaymentStarted {
+        order_id: o1,
+        intent_id: intent.into(),
+        amount_cents: 3000,
+        currency: "EUR".into(),
+    };
+    let r = h.record(started("pi_1")).await;
+    h.apply(&[r]).await;
+    let doc = h.doc(&format!("order:{o1}")).await.unwrap();
+    assert_eq!(
+        (doc["status"].clone(), doc["payment_status"].clone()),
+        (json!("placed"), json!("pending"))
+    );
+    let r = h
+        .record(Event::PaymentFailed {
+            order_id: o1,
+            intent_id: "pi_1".into(),
+            reason: "card_declined".into(),
+        })
+        .await;
+    h.apply(&[r]).await;
+    assert_eq!(
+        h.doc(&format!("order:{o1}")).await.unwrap()["payment_status"],
+        "failed"
+    );
+    let recs = vec![
+        h.record(started("pi_2")).await,
+        h.record(Event::OrderPaid {
+            order_id: o1,
+            payment_reference: "pi_2".into(),
+        })
+        .await,
+        h.record(Event::OrderExpired { order_id: o2 }).await,
+    ];
+    h.apply(&recs).await;
+    let doc = h.doc(&format!("order:{o1}")).await.unwrap();
+    assert_eq!(
+        (
+            doc["status"].clone(),
+            doc["payment_status"].clone(),
+            doc["payment_reference"].clone()
+        ),
+        (json!("paid"), json!("paid"), json!("pi_2"))
+    );
+    assert_eq!(
+        h.doc(&format!("order:{o2}")).await.unwrap()["status"],
+        "expired"
+    );
+    let mine = h.doc(&format!("orders:{session}")).await.unwrap();
+    assert_eq!(mine["orders"][0]["status"], "expired");
+    assert_eq!(mine["orders"][1]["payment_status"], "paid");
+    let recs_a = h.doc(&format!("recs:{a}")).await.unwrap();
+    assert_eq!(
+        recs_a["items"],
+        json!([]),
+        "an expired order is no co-purchase"
+    );
+    h.assert_verified().await;
+}
+
+#[tokio::test]
 async fn a_poison_event_is_dead_lettered_and_the_events_after_it_apply() {
     let mut h = Harness::new().await;
     let (cat, p) = (Uuid::now_v7(), Uuid::now_v7());

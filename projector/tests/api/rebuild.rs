@@ -18,7 +18,8 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use tokio::time::Instant;
 use uuid::Uuid;
 use vitrine_contract::read_model::RedisKeys;
-use vitrine_contract::{Event, Metadata, RecordedEvent, StreamId};
+use vitrine_contract::{Event, RecordedEvent, StreamId};
+use vitrine_runtime::event_store;
 
 // ---------------------------------------------------------------------------------------
 // Writing events the way command-api does, from several tasks at once.
@@ -34,31 +35,17 @@ async fn append(
     let stream = event.stream().to_string();
     let version = versions.get(&stream).copied().unwrap_or(0) + 1;
     versions.insert(stream.clone(), version);
-    let (event_type, schema_version, payload) = event.to_parts();
-    let metadata = Metadata {
-        actor: "admin".into(),
-        ..Metadata::default()
-    };
-    sqlx::query_as::<_, RecordedEvent>(
-        "INSERT INTO events (stream_id, stream_type, version, event_type, schema_version, payload, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         RETURNING position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at",
-    )
-    .bind(&stream)
-    .bind(event.stream().kind().as_str())
-    .bind(version)
-    .bind(event_type)
-    .bind(schema_version)
-    .bind(&payload)
-    .bind(serde_json::to_value(&metadata).unwrap())
-    .fetch_one(&mut *conn)
-    .await
-    .expect("insert event")
+    let mut rows = admin_rows();
+    rows.push(version, &event);
+    event_store::insert_returning(&mut *conn, &rows)
+        .await
+        .expect("insert event")
+        .remove(0)
 }
 
 /// Plays the relay: publishes committed events keyed by their stream.
-async fn publish(producer: &FutureProducer, topic: &str, recs: &[RecordedEvent]) {
-    publish_with(producer, topic, recs).await;
+async fn publish(producer: &FutureProducer, pool: &PgPool, topic: &str, recs: &[RecordedEvent]) {
+    publish_with(producer, pool, topic, recs).await;
 }
 
 /// A small deterministic generator (the tests need variety, not randomness).
@@ -374,7 +361,9 @@ fn redis_url() -> String {
 }
 
 async fn live_version(pool: &PgPool) -> i32 {
-    projector::store::live_version(pool).await.unwrap()
+    projector::store::progress::live_version(pool)
+        .await
+        .unwrap()
 }
 
 async fn status_of(pool: &PgPool, version: i32) -> Option<String> {
@@ -631,7 +620,7 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
 
     let (seeded, cats, catalog) = seed_shop(&pool, 80, 40).await;
     assert!(seeded.len() > 250, "a few hundred events: {}", seeded.len());
-    publish(&producer, &topic, &seeded).await;
+    publish(&producer, &pool, &topic, &seeded).await;
     wait_converged(&pool, &h.prefix, 1, Duration::from_secs(30)).await;
 
     // Writers run for the whole rebuild: several streams each, some commands in
@@ -677,7 +666,7 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
                 tx.commit().await.unwrap();
-                publish(&producer, &topic, &recs).await;
+                publish(&producer, &pool, &topic, &recs).await;
                 written += recs.len();
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -730,7 +719,7 @@ async fn events_written_during_a_rebuild_appear_in_the_new_version() {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 tx.commit().await.unwrap();
-                publish(&producer, &topic, std::slice::from_ref(&rec)).await;
+                publish(&producer, &pool, &topic, std::slice::from_ref(&rec)).await;
                 (id, rec)
             })
         })
@@ -837,7 +826,9 @@ async fn a_rebuild_killed_halfway_leaves_the_live_version_serving_and_a_second_r
     assert!(recs.len() > 2_000, "a few thousand events: {}", recs.len());
     project_live(&mut h, &recs).await;
     assert_verified(&pool, &h.prefix, 1).await;
-    let live_docs = projector::store::pg_docs(&pool, 1).await.unwrap();
+    let live_docs = projector::store::documents::pg_docs(&pool, 1)
+        .await
+        .unwrap();
     let live_keys = redis_keys(&h.prefix, 1).await;
     let some_product = format!("product:{}", catalog[17].0);
     let product_before = doc_at(&pool, &h.prefix, 1, &some_product).await.unwrap();
@@ -867,7 +858,9 @@ async fn a_rebuild_killed_halfway_leaves_the_live_version_serving_and_a_second_r
     // the live version is untouched and still reads
     assert_eq!(live_version(&pool).await, 1);
     assert_eq!(
-        projector::store::pg_docs(&pool, 1).await.unwrap(),
+        projector::store::documents::pg_docs(&pool, 1)
+            .await
+            .unwrap(),
         live_docs
     );
     assert_eq!(redis_keys(&h.prefix, 1).await, live_keys);
@@ -922,7 +915,7 @@ async fn a_rebuild_killed_halfway_leaves_the_live_version_serving_and_a_second_r
     assert_verified(&pool, &h.prefix, report.version).await;
     // the same documents as the live version had, byte for byte
     assert_eq!(
-        projector::store::pg_docs(&pool, report.version)
+        projector::store::documents::pg_docs(&pool, report.version)
             .await
             .unwrap(),
         live_docs
@@ -1163,10 +1156,11 @@ async fn operator_commands_refuse_a_database_or_redis_prefix_that_is_not_the_sto
 
     // another store's database pointed at this prefix: refused, nothing removed
     let b = Harness::new().await;
-    let keys_before = projector::store::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
-        .await
-        .unwrap()
-        .len();
+    let keys_before =
+        projector::store::redis_docs::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
+            .await
+            .unwrap()
+            .len();
     for args in [
         &["rebuild", "--grace-seconds", "0"][..],
         &["drop-version", "1"][..],
@@ -1176,10 +1170,11 @@ async fn operator_commands_refuse_a_database_or_redis_prefix_that_is_not_the_sto
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains("belong to store"), "{args:?}: {err}");
     }
-    let keys_after = projector::store::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
-        .await
-        .unwrap()
-        .len();
+    let keys_after =
+        projector::store::redis_docs::scan_keys(&mut a.redis, &format!("{}*", a.prefix))
+            .await
+            .unwrap()
+            .len();
     assert_eq!(keys_before, keys_after);
 
     // a store with no history has nothing to rebuild from; the live version is not dropped

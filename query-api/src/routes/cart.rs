@@ -29,7 +29,7 @@ use crate::AppState;
     )
 )]
 pub async fn cart(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
-    let mut lk = Lookups::new("cart");
+    let mut lk = Lookups::default();
     let result = async {
         let session = session_id(&app.signer, &headers)?;
         let params = http::params(params)?;

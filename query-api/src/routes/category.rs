@@ -26,7 +26,7 @@ pub const MAX_AGE: u32 = 900;
     )
 )]
 pub async fn categories(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let mut lk = Lookups::new("categories");
+    let mut lk = Lookups::default();
     let result = async {
         let live = app.live();
         let caching = Caching::Public { max_age: MAX_AGE };

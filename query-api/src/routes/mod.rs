@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::time::Instant;
 use utoipa_axum::routes;
-use vitrine_contract::openapi::Documented;
 use vitrine_contract::read_model::RedisKeys;
+use vitrine_runtime::openapi::Documented;
 
 use crate::error::ApiError;
 use crate::live::Live;
@@ -55,7 +55,8 @@ pub fn router(timeout: std::time::Duration) -> Router<AppState> {
                 http::deadline(timeout, request, next)
             },
         ))
-        .layer(axum::middleware::from_fn(http::track))
+        .layer(axum::middleware::from_fn(http::record_lookups))
+        .layer(axum::middleware::from_fn(vitrine_runtime::http::track))
 }
 
 async fn not_found() -> Response {

@@ -57,7 +57,7 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
 /// Prometheus metrics (`docs/metrics.md`).
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
-    vitrine_contract::telemetry::record_pool(app.store.pool());
+    vitrine_runtime::telemetry::record_pool(app.store.pool());
     let body = app.metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

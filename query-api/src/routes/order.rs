@@ -31,7 +31,7 @@ use crate::AppState;
     )
 )]
 pub async fn orders(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    let mut lk = Lookups::new("orders");
+    let mut lk = Lookups::default();
     let result = async {
         let session = session_id(&app.signer, &headers)?;
         let live = app.live();
@@ -77,7 +77,7 @@ pub async fn order(
     params: Params,
     headers: HeaderMap,
 ) -> Response {
-    let mut lk = Lookups::new("order");
+    let mut lk = Lookups::default();
     let result = async {
         let session = session_id(&app.signer, &headers)?;
         let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;

@@ -35,7 +35,7 @@ pub async fn detail(
     params: Params,
     headers: HeaderMap,
 ) -> Response {
-    let mut lk = Lookups::new("product");
+    let mut lk = Lookups::default();
     let result = async {
         let params = http::params(params)?;
         // A malformed id names no product.

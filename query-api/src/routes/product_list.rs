@@ -22,7 +22,7 @@ fn category(raw: Option<&String>) -> Result<&str, ApiError> {
     let Some(slug) = raw else {
         return Ok(ALL_PRODUCTS);
     };
-    if vitrine_contract::event::is_slug(slug) {
+    if vitrine_contract::slug::is_slug(slug) {
         Ok(slug)
     } else {
         Err(ApiError::bad(
@@ -47,7 +47,7 @@ fn category(raw: Option<&String>) -> Result<&str, ApiError> {
     )
 )]
 pub async fn list(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
-    let mut lk = Lookups::new("product_list");
+    let mut lk = Lookups::default();
     let result = async {
         let params = http::params(params)?;
         let category = category(params.get("category"))?;

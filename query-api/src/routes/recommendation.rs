@@ -34,7 +34,7 @@ pub async fn recommendations(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let mut lk = Lookups::new("recommendations");
+    let mut lk = Lookups::default();
     let result = async {
         let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
         let live = app.live();

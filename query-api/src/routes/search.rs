@@ -29,7 +29,7 @@ pub const MAX_QUERY_CHARS: usize = 200;
     )
 )]
 pub async fn search(State(app): State<AppState>, params: Params, headers: HeaderMap) -> Response {
-    let mut lk = Lookups::new("search");
+    let mut lk = Lookups::default();
     let result = async {
         let params = http::params(params)?;
         let query = normalize_query(params.get("q").map(String::as_str).unwrap_or(""));

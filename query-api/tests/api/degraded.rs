@@ -38,16 +38,17 @@ async fn with_redis_unreachable_a_min_version_read_answers_once_postgresql_has_t
     project_to_postgres(&app, 1, &key, Some(&product_doc(id, 1, "Travel camera"))).await;
     // the projector commits version 2 to PostgreSQL while the read waits (no notice can
     // come: the notices travel through Redis)
+    let app = std::sync::Arc::new(app);
     let writer = {
-        let pool = app.db.pool.clone();
+        let app = app.clone();
         let doc = product_doc(id, 2, "Travel camera II");
         let key = key.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            app.until_waiting(1).await;
             sqlx::query("UPDATE rm_docs SET doc = $2, rev = nextval('rm_rev') WHERE rm_version = 1 AND key = $1")
                 .bind(&key)
                 .bind(&doc)
-                .execute(&pool)
+                .execute(&app.db.pool)
                 .await
                 .unwrap();
         })

@@ -2,6 +2,8 @@
 //! for the projector that writes documents exactly as the contract says.
 #![allow(dead_code)]
 
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -64,47 +66,87 @@ impl TestApp {
         RedisKeys::new(self.prefix.clone(), version)
     }
 
-    pub async fn get(&self, uri: &str) -> Answer {
-        self.send(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-    }
-
-    pub async fn get_with(&self, uri: &str, headers: &[(&str, &str)]) -> Answer {
-        let mut request = Request::get(uri);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
+    /// A GET through the router: `app.get(uri).session(id).header(name, value).await`.
+    pub fn get(&self, uri: &str) -> Get {
+        Get {
+            router: self.router.clone(),
+            request: Request::get(uri),
         }
-        self.send(request.body(Body::empty()).unwrap()).await
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("router answers");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        Answer {
-            status,
-            headers,
-            body: body.to_vec(),
-        }
+        answer(self.router.clone(), request).await
     }
 
     /// Waits until the update subscription is live (so a published notice is not missed).
     pub async fn until_subscribed(&self) {
-        for _ in 0..100 {
-            if self.state.updates.is_subscribed() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        until("the update subscription came up", || {
+            self.state.updates.is_subscribed()
+        })
+        .await;
+    }
+
+    /// Waits until `n` `min_version` reads have read once and wait for a notice (so what
+    /// is published next is what they wait for).
+    pub async fn until_waiting(&self, n: usize) {
+        until("the reads wait for a notice", || {
+            self.state.updates.waiting() >= n
+        })
+        .await;
+    }
+}
+
+/// Polls `done` every 5 ms until it holds; panics naming `what` after 5 s.
+pub async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Sends `request` through `router`.
+async fn answer(router: Router, request: Request<Body>) -> Answer {
+    let response = router.oneshot(request).await.expect("router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    Answer {
+        status,
+        headers,
+        body: body.to_vec(),
+    }
+}
+
+/// A GET being built; `.await` sends it.
+pub struct Get {
+    router: Router,
+    request: axum::http::request::Builder,
+}
+
+impl Get {
+    pub fn header(self, name: &str, value: &str) -> Self {
+        Self {
+            request: self.request.header(name, value),
+            ..self
         }
-        panic!("the update subscription never came up");
+    }
+
+    /// As the holder of `session`'s token.
+    pub fn session(self, session: Uuid) -> Self {
+        self.header("authorization", &bearer(session))
+    }
+}
+
+impl IntoFuture for Get {
+    type Output = Answer;
+    type IntoFuture = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let request = self.request.body(Body::empty()).expect("a request");
+        Box::pin(answer(self.router, request))
     }
 }
 

@@ -32,7 +32,7 @@ async fn min_version_answers_as_soon_as_the_projector_publishes_it() {
             (answer, started.elapsed())
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.until_waiting(1).await;
     project(
         &app,
         1,
@@ -58,7 +58,8 @@ async fn min_version_answers_as_soon_as_the_projector_publishes_it() {
 
     // Already there: no wait, one lookup (the header form).
     let now = app
-        .get_with(&format!("/api/v1/products/{id}"), &[("x-min-version", "2")])
+        .get(&format!("/api/v1/products/{id}"))
+        .header("x-min-version", "2")
         .await;
     assert_eq!(
         (now.status, now.lookups()),
@@ -76,10 +77,8 @@ async fn min_version_gives_up_with_503_and_retry_after_at_the_bound() {
     project(&app, 1, &doc_key::cart(session), Some(&cart)).await;
     let started = Instant::now();
     let answer = app
-        .get_with(
-            "/api/v1/cart/?min_version=5",
-            &[("authorization", &bearer(session))],
-        )
+        .get("/api/v1/cart/?min_version=5")
+        .session(session)
         .await;
     let waited = started.elapsed();
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -97,12 +96,14 @@ async fn min_version_gives_up_with_503_and_retry_after_at_the_bound() {
         let auth = bearer(session);
         let app = &app;
         async move {
-            app.get_with(&uri, &[("authorization", &auth), ("x-min-version", "1")])
+            app.get(&uri)
+                .header("authorization", &auth)
+                .header("x-min-version", "1")
                 .await
         }
     };
     let publish = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.until_waiting(1).await;
         let order =
             json!({"id": order_id, "session_id": session, "version": 1, "status": "placed"})
                 .to_string();

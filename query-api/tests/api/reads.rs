@@ -38,10 +38,8 @@ async fn product_detail_misses_once_then_hits_with_one_redis_command() {
 
     let etag = hit.header("etag").to_owned();
     let revalidated = app
-        .get_with(
-            &format!("/api/v1/products/{id}/"),
-            &[("if-none-match", &etag)],
-        )
+        .get(&format!("/api/v1/products/{id}/"))
+        .header("if-none-match", &etag)
         .await;
     assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
     assert!(revalidated.body.is_empty());
@@ -80,10 +78,8 @@ async fn a_projector_write_changes_the_etag_and_the_body() {
     )
     .await;
     let second = app
-        .get_with(
-            &format!("/api/v1/products/{id}/"),
-            &[("if-none-match", first.header("etag"))],
-        )
+        .get(&format!("/api/v1/products/{id}/"))
+        .header("if-none-match", first.header("etag"))
         .await;
     assert_eq!(second.status, StatusCode::OK);
     assert_eq!(second.json()["name"], "New name");
@@ -191,16 +187,12 @@ async fn absent_documents_answer_empty_bodies() {
     let beyond = app.get("/api/v1/products/?page=7").await;
     assert_eq!(beyond.status, StatusCode::NOT_FOUND);
     let session = Uuid::now_v7();
-    let cart = app
-        .get_with("/api/v1/cart/", &[("authorization", &bearer(session))])
-        .await;
+    let cart = app.get("/api/v1/cart/").session(session).await;
     assert_eq!(cart.status, StatusCode::OK);
     assert_eq!(cart.json()["lines"], json!([]));
     assert_eq!(cart.json()["session_id"], json!(session));
     assert_eq!(cart.header("cache-control"), "private, no-store");
-    let orders = app
-        .get_with("/api/v1/orders/", &[("authorization", &bearer(session))])
-        .await;
+    let orders = app.get("/api/v1/orders/").session(session).await;
     assert_eq!(orders.json(), json!({"session_id": session, "orders": []}));
 }
 
@@ -211,19 +203,15 @@ async fn the_bearer_scheme_is_accepted_in_any_case_as_command_api_accepts_it() {
     let token = token(session);
     for scheme in ["Bearer", "bearer", "BEARER"] {
         let cart = app
-            .get_with(
-                "/api/v1/cart/",
-                &[("authorization", &format!("{scheme} {token}"))],
-            )
+            .get("/api/v1/cart/")
+            .header("authorization", &format!("{scheme} {token}"))
             .await;
         assert_eq!(cart.status, StatusCode::OK, "{scheme}");
         assert_eq!(cart.json()["session_id"], json!(session));
     }
     let basic = app
-        .get_with(
-            "/api/v1/cart/",
-            &[("authorization", &format!("Basic {token}"))],
-        )
+        .get("/api/v1/cart/")
+        .header("authorization", &format!("Basic {token}"))
         .await;
     assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
 }
@@ -286,7 +274,7 @@ async fn session_reads_need_a_valid_token_and_hide_other_sessions_orders() {
         ("/api/v1/orders/", &orders),
         (&*format!("/api/v1/orders/{order_id}/"), &order),
     ] {
-        let miss = app.get_with(uri, &[("authorization", &auth)]).await;
+        let miss = app.get(uri).header("authorization", &auth).await;
         assert_eq!(
             (miss.status, miss.lookups()),
             (StatusCode::OK, MISS),
@@ -295,7 +283,8 @@ async fn session_reads_need_a_valid_token_and_hide_other_sessions_orders() {
         assert_eq!(miss.text(), body.as_str());
         assert_eq!(miss.header("cache-control"), "private, no-store");
         let hit = app
-            .get_with(uri.trim_end_matches('/'), &[("authorization", &auth)])
+            .get(uri.trim_end_matches('/'))
+            .header("authorization", &auth)
             .await;
         assert_eq!((hit.status, hit.lookups()), (StatusCode::OK, HIT), "{uri}");
         assert_eq!(hit.text(), body.as_str());
@@ -303,10 +292,8 @@ async fn session_reads_need_a_valid_token_and_hide_other_sessions_orders() {
         assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{uri}");
         assert_eq!(anonymous.header("content-type"), "application/problem+json");
         let forged = app
-            .get_with(
-                uri,
-                &[("authorization", &format!("Bearer {mine}.9999999999.00ff"))],
-            )
+            .get(uri)
+            .header("authorization", &format!("Bearer {mine}.9999999999.00ff"))
             .await;
         assert_eq!(forged.status, StatusCode::UNAUTHORIZED, "{uri}");
     }
@@ -314,15 +301,14 @@ async fn session_reads_need_a_valid_token_and_hide_other_sessions_orders() {
     // Another session sees its own (empty) cart, and no trace of the order.
     let other = bearer(theirs);
     let their_order = app
-        .get_with(
-            &format!("/api/v1/orders/{order_id}/"),
-            &[("authorization", &other)],
-        )
+        .get(&format!("/api/v1/orders/{order_id}/"))
+        .header("authorization", &other)
         .await;
     assert_eq!(their_order.status, StatusCode::NOT_FOUND);
     assert_eq!(their_order.json()["status"], 404);
     let their_cart = app
-        .get_with("/api/v1/cart/", &[("authorization", &other)])
+        .get("/api/v1/cart/")
+        .header("authorization", &other)
         .await;
     assert_eq!(their_cart.json()["lines"], json!([]));
 }

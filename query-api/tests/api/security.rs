@@ -26,7 +26,8 @@ async fn a_nul_character_in_a_query_parameter_is_a_400_naming_it_and_costs_no_lo
         ),
     ] {
         let answer = app
-            .get_with(uri, &[("authorization", &bearer(Uuid::now_v7()))])
+            .get(uri)
+            .header("authorization", &bearer(Uuid::now_v7()))
             .await;
         assert_eq!(
             answer.status,
@@ -55,10 +56,8 @@ async fn a_session_token_signed_with_the_previous_secret_still_reads_after_a_rot
     .await;
     // `bearer` signs with the helpers' secret: the previous one here.
     let answer = app
-        .get_with(
-            "/api/v1/cart/",
-            &[("authorization", &bearer(Uuid::now_v7()))],
-        )
+        .get("/api/v1/cart/")
+        .header("authorization", &bearer(Uuid::now_v7()))
         .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
     let other = vitrine_contract::session::SessionSigner::new(Secret::new("o".repeat(40))).issue(
@@ -66,10 +65,8 @@ async fn a_session_token_signed_with_the_previous_secret_still_reads_after_a_rot
         chrono::Utc::now() + chrono::Duration::hours(1),
     );
     let answer = app
-        .get_with(
-            "/api/v1/cart/",
-            &[("authorization", &format!("Bearer {other}"))],
-        )
+        .get("/api/v1/cart/")
+        .header("authorization", &format!("Bearer {other}"))
         .await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
 }

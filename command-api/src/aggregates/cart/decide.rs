@@ -1,4 +1,5 @@
-//! A session's cart: lines of product and quantity (1..=999 each).
+//! A session's cart: lines of product and quantity, 1 to the configured limit each
+//! (`MAX_LINE_QUANTITY`, 10 by default; never more than [`MAX_QUANTITY`]).
 
 use std::collections::BTreeMap;
 
@@ -7,6 +8,7 @@ use vitrine_contract::Event;
 
 use crate::aggregates::DomainError;
 
+/// The most any configuration may allow per line (the `cart_lines` CHECK).
 pub const MAX_QUANTITY: i32 = 999;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -25,14 +27,17 @@ pub struct ProductInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// `max`: the most units the line may hold.
     Add {
         product: ProductInfo,
         quantity: i32,
+        max: i32,
     },
     /// 0 removes the line.
     Set {
         product: ProductInfo,
         quantity: i32,
+        max: i32,
     },
     Remove {
         product_id: Uuid,
@@ -54,19 +59,23 @@ fn available(product: &ProductInfo) -> Result<(), DomainError> {
 pub fn decide(cart: &Cart, command: Command) -> Result<Vec<Event>, DomainError> {
     let session_id = cart.session_id;
     match command {
-        Command::Add { product, quantity } => {
-            if !(1..=MAX_QUANTITY).contains(&quantity) {
+        Command::Add {
+            product,
+            quantity,
+            max,
+        } => {
+            if !(1..=max).contains(&quantity) {
                 return Err(DomainError::invalid(
                     "quantity",
-                    "must be between 1 and 999",
+                    format!("must be between 1 and {max}"),
                 ));
             }
             available(&product)?;
             let total = cart.lines.get(&product.id).copied().unwrap_or(0) + quantity;
-            if total > MAX_QUANTITY {
+            if total > max {
                 return Err(DomainError::invalid(
                     "quantity",
-                    "the line would hold more than 999",
+                    format!("the line would hold more than {max}"),
                 ));
             }
             Ok(vec![Event::CartItemAdded {
@@ -79,17 +88,22 @@ pub fn decide(cart: &Cart, command: Command) -> Result<Vec<Event>, DomainError> 
         Command::Set {
             product,
             quantity: 0,
+            ..
         } => decide(
             cart,
             Command::Remove {
                 product_id: product.id,
             },
         ),
-        Command::Set { product, quantity } => {
-            if !(0..=MAX_QUANTITY).contains(&quantity) {
+        Command::Set {
+            product,
+            quantity,
+            max,
+        } => {
+            if !(0..=max).contains(&quantity) {
                 return Err(DomainError::invalid(
                     "quantity",
-                    "must be between 0 and 999",
+                    format!("must be between 0 and {max}"),
                 ));
             }
             available(&product)?;
@@ -172,6 +186,7 @@ mod tests {
             Command::Add {
                 product: p,
                 quantity: 2,
+                max: 10,
             },
         )
         .unwrap();
@@ -181,6 +196,7 @@ mod tests {
             Command::Add {
                 product: p,
                 quantity: 3,
+                max: 10,
             },
         )
         .unwrap();
@@ -196,34 +212,32 @@ mod tests {
     }
 
     #[test]
-    fn quantities_beyond_999_or_below_1_are_rejected() {
+    fn quantities_beyond_the_limit_or_below_1_are_rejected() {
         let p = product();
         let cart = Cart {
             session_id: Uuid::now_v7(),
-            lines: [(p.id, 990)].into(),
+            lines: [(p.id, 7)].into(),
         };
-        for quantity in [0, -1, 1000] {
+        let add = |quantity| Command::Add {
+            product: p,
+            quantity,
+            max: 10,
+        };
+        for quantity in [0, -1, 11] {
             assert!(matches!(
-                decide(&cart, Command::Add { product: p, quantity }),
+                decide(&cart, add(quantity)),
                 Err(DomainError::Invalid { ref field, .. }) if field == "quantity"
             ));
         }
-        assert!(decide(
-            &cart,
-            Command::Add {
-                product: p,
-                quantity: 10
-            }
-        )
-        .is_err());
-        assert!(decide(
-            &cart,
-            Command::Add {
-                product: p,
-                quantity: 9
-            }
-        )
-        .is_ok());
+        assert!(decide(&cart, add(4)).is_err(), "7 + 4 is over 10");
+        assert!(decide(&cart, add(3)).is_ok());
+        let set = |quantity| Command::Set {
+            product: p,
+            quantity,
+            max: 10,
+        };
+        assert!(decide(&cart, set(11)).is_err());
+        assert!(decide(&cart, set(10)).is_ok());
     }
 
     #[test]
@@ -238,6 +252,7 @@ mod tests {
             Command::Set {
                 product: p,
                 quantity: 0,
+                max: 10,
             },
         )
         .unwrap();
@@ -281,7 +296,8 @@ mod tests {
             &cart,
             Command::Add {
                 product: p,
-                quantity: 1
+                quantity: 1,
+                max: 10,
             }
         )
         .is_err());

@@ -12,9 +12,9 @@ pub use decide::{Cart, Command, ProductInfo, MAX_QUANTITY};
 
 use crate::aggregates::DomainError;
 use crate::error::ApiError;
-use crate::event_store::StreamAppend;
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// The cart commands.
 pub struct CartAggregate;
@@ -22,14 +22,17 @@ pub struct CartAggregate;
 /// What a cart route asks for.
 #[derive(Debug, Clone)]
 pub enum Request {
+    /// `max`: the configured most units per line.
     Add {
         product_id: Uuid,
         quantity: i32,
+        max: i32,
     },
     /// 0 removes the line.
     Set {
         product_id: Uuid,
         quantity: i32,
+        max: i32,
     },
     Remove {
         product_id: Uuid,
@@ -66,16 +69,20 @@ impl Aggregate for CartAggregate {
             Request::Add {
                 product_id,
                 quantity,
+                max,
             } => Command::Add {
                 product: product(conn, product_id, true).await?,
                 quantity,
+                max,
             },
             Request::Set {
                 product_id,
                 quantity,
+                max,
             } => Command::Set {
                 product: product(conn, product_id, false).await?,
                 quantity,
+                max,
             },
             Request::Remove { product_id } => Command::Remove {
                 product_id: product(conn, product_id, false).await?.id,

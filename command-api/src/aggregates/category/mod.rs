@@ -11,10 +11,10 @@ use vitrine_contract::{Event, StreamId};
 pub use decide::{Category, Command};
 
 use crate::aggregates::DomainError;
-use crate::error::{ApiError, FieldError};
-use crate::event_store::StreamAppend;
+use crate::error::{ApiError, FieldProblem};
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// The admin's category commands.
 pub struct CategoryAggregate;
@@ -151,11 +151,10 @@ pub async fn persist(conn: &mut PgConnection, appends: &[&StreamAppend]) -> Resu
                     .await?
                     .rows_affected();
                     if inserted == 0 {
-                        return Err(ApiError::Conflict {
-                            detail: format!("a category with slug {slug:?} exists"),
-                            errors: vec![FieldError::new("slug", "already taken")],
-                            extra: None,
-                        });
+                        return Err(ApiError::conflict_on(
+                            format!("a category with slug {slug:?} exists"),
+                            vec![FieldProblem::new("slug", "already taken")],
+                        ));
                     }
                 }
                 Event::CategoryRenamed { name, .. } => {

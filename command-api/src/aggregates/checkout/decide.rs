@@ -1,7 +1,9 @@
-//! Checkout: a cart becomes an order, every line reserving stock, all or nothing.
+//! Checkout: a cart becomes an order, every line reserving stock, all or nothing, within
+//! the session's limit of unpaid orders; the order must be paid by `pay_by`.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 use vitrine_contract::{Event, OrderLine};
 
@@ -25,6 +27,12 @@ pub struct Command {
     pub order_id: Uuid,
     /// Every product of the cart, by id.
     pub products: BTreeMap<Uuid, ProductSnapshot>,
+    /// The session's orders not yet paid, cancelled or expired.
+    pub open_orders: i64,
+    /// How many of those a session may hold.
+    pub max_open_orders: i64,
+    /// When the order expires unpaid.
+    pub pay_by: DateTime<Utc>,
 }
 
 /// `OrderPlaced`, one `StockReserved` per line, then `CartCheckedOut`.
@@ -32,7 +40,18 @@ pub fn decide(cart: &Cart, command: Command) -> Result<Vec<Event>, DomainError> 
     if cart.lines.is_empty() {
         return Err(DomainError::State("the cart is empty".into()));
     }
-    let Command { order_id, products } = command;
+    let Command {
+        order_id,
+        products,
+        open_orders,
+        max_open_orders,
+        pay_by,
+    } = command;
+    if open_orders >= max_open_orders {
+        return Err(DomainError::Conflict(format!(
+            "this session already has {open_orders} unpaid order(s), the most it may hold: pay or cancel one first"
+        )));
+    }
     let mut lines = Vec::with_capacity(cart.lines.len());
     let mut reserved = Vec::with_capacity(cart.lines.len());
     let mut short = Vec::new();
@@ -88,6 +107,7 @@ pub fn decide(cart: &Cart, command: Command) -> Result<Vec<Event>, DomainError> 
         lines,
         total_cents,
         currency: currency.unwrap_or("EUR").to_owned(),
+        pay_by: Some(pay_by),
     }];
     events.extend(reserved);
     events.push(Event::CartCheckedOut {
@@ -124,6 +144,9 @@ mod tests {
         Command {
             order_id: Uuid::now_v7(),
             products: products.iter().map(|p| (p.id, (*p).clone())).collect(),
+            open_orders: 0,
+            max_open_orders: 3,
+            pay_by: Utc::now(),
         }
     }
 
@@ -152,6 +175,28 @@ mod tests {
             stock: 3,
         }));
         assert!(matches!(events[3], Event::CartCheckedOut { .. }));
+    }
+
+    #[test]
+    fn the_order_carries_its_payment_deadline() {
+        let a = snapshot(5, 250);
+        let cmd = command(&[&a]);
+        let due = cmd.pay_by;
+        match &decide(&cart_of(&[(&a, 1)]), cmd).unwrap()[0] {
+            Event::OrderPlaced { pay_by, .. } => assert_eq!(*pay_by, Some(due)),
+            other => panic!("first event is {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_session_at_its_limit_of_unpaid_orders_cannot_check_out() {
+        let a = snapshot(5, 250);
+        let cart = cart_of(&[(&a, 1)]);
+        let mut cmd = command(&[&a]);
+        cmd.open_orders = 2;
+        assert!(decide(&cart, cmd.clone()).is_ok());
+        cmd.open_orders = 3;
+        assert!(matches!(decide(&cart, cmd), Err(DomainError::Conflict(_))));
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! The decider is in [`decide`]; the order and product rows are written by their own
 //! aggregates' `persist` from the events.
 //!
+//! The session's unpaid orders are counted under the cart's row lock, so two checkouts of
+//! one session cannot both pass the limit.
+//!
 //! Locks the cart row, then the products in id order (`FOR NO KEY UPDATE`, which does not
 //! block cart lines referencing them), so concurrent checkouts queue instead of
 //! deadlocking, and each sees the stock the previous one left. `CHECK (stock >= 0)` is the
@@ -21,24 +24,32 @@ pub use decide::{Command, ProductSnapshot};
 use crate::aggregates::cart::{self, Cart};
 use crate::aggregates::DomainError;
 use crate::error::ApiError;
-use crate::event_store::StreamAppend;
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// `POST /api/v1/checkout/`.
 pub struct CheckoutAggregate;
 
+/// The limits a checkout runs under (from the configuration).
+#[derive(Debug, Clone, Copy)]
+pub struct Request {
+    pub max_open_orders: i64,
+    /// How long the order may stay unpaid.
+    pub payment_timeout: std::time::Duration,
+}
+
 type ProductRow = (Uuid, String, String, i64, String, i32, bool, i64);
 
 impl Aggregate for CheckoutAggregate {
-    type Request = ();
+    type Request = Request;
     type State = Cart;
     type Command = Command;
 
     async fn load(
         conn: &mut PgConnection,
         caller: &Caller,
-        _: &(),
+        _: &Request,
     ) -> Result<Loaded<Cart>, ApiError> {
         let session_id = caller.session()?;
         let (cart, version) = cart::lock(conn, session_id).await?;
@@ -52,9 +63,15 @@ impl Aggregate for CheckoutAggregate {
     async fn command(
         conn: &mut PgConnection,
         cart: &Cart,
-        _: (),
+        request: Request,
         versions: &mut Versions,
     ) -> Result<Command, ApiError> {
+        let open_orders: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM orders WHERE session_id = $1 AND status = 'placed'",
+        )
+        .bind(cart.session_id)
+        .fetch_one(&mut *conn)
+        .await?;
         let ids: Vec<Uuid> = cart.lines.keys().copied().collect();
         let rows: Vec<ProductRow> = sqlx::query_as(
             "SELECT id, sku, name, price_cents, currency, stock, discontinued, version FROM products
@@ -79,9 +96,14 @@ impl Aggregate for CheckoutAggregate {
                 },
             );
         }
+        let timeout = chrono::Duration::from_std(request.payment_timeout)
+            .map_err(|e| ApiError::Internal(e.into()))?;
         Ok(Command {
             order_id: Uuid::now_v7(),
             products,
+            open_orders,
+            max_open_orders: request.max_open_orders,
+            pay_by: chrono::Utc::now() + timeout,
         })
     }
 
@@ -119,11 +141,26 @@ impl Aggregate for CheckoutAggregate {
                 .with("order_id", order_id.to_string())
                 .with("total_cents", total_cents)
                 .with("currency", currency)
-                .with("status", "placed"),
+                .with("status", "placed")
+                .with("pay_by", placed_pay_by(appends)),
         )
     }
 
     fn committed(_: &[StreamAppend]) {
         metrics::counter!("vitrine_orders_placed_total").increment(1);
     }
+}
+
+/// The `pay_by` of the order placed, RFC 3339.
+fn placed_pay_by(appends: &[StreamAppend]) -> serde_json::Value {
+    appends
+        .iter()
+        .flat_map(|a| &a.events)
+        .find_map(|e| match e {
+            Event::OrderPlaced {
+                pay_by: Some(due), ..
+            } => Some(serde_json::json!(due)),
+            _ => None,
+        })
+        .unwrap_or(serde_json::Value::Null)
 }

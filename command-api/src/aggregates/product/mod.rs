@@ -12,10 +12,10 @@ use vitrine_contract::{Event, StreamId};
 pub use decide::{Changes, Command, NewProduct, Product, MAX_STOCK};
 
 use crate::aggregates::DomainError;
-use crate::error::{ApiError, FieldError};
-use crate::event_store::StreamAppend;
+use crate::error::{ApiError, FieldProblem};
 use crate::pipeline::{version_after, Aggregate, Caller, Loaded, Versions};
 use crate::response::CommandOk;
+use vitrine_runtime::event_store::StreamAppend;
 
 /// The admin's product commands.
 pub struct ProductAggregate;
@@ -255,11 +255,10 @@ async fn insert(conn: &mut PgConnection, event: &Event, version: i64) -> Result<
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Err(ApiError::Conflict {
-            detail: format!("a product with sku {sku:?} exists"),
-            errors: vec![FieldError::new("sku", "already taken")],
-            extra: None,
-        });
+        return Err(ApiError::conflict_on(
+            format!("a product with sku {sku:?} exists"),
+            vec![FieldProblem::new("sku", "already taken")],
+        ));
     }
     Ok(())
 }

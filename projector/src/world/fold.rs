@@ -1,93 +1,15 @@
-//! The pure fold: per-stream entities and the last applied version of each stream.
-//!
-//! Entities hold only what their own stream says (a product keeps its `category_id`, not
-//! the category's name); documents join them at render time ([`crate::render`]). That is
-//! why documents converge whatever the arrival order across streams. The same `World`
-//! serves a whole-history fold (`verify`, a rebuild) and, partially loaded from
-//! PostgreSQL, the incremental path.
-
-use std::collections::BTreeMap;
+//! Events into state, purely: [`World::apply`] folds one event and says which documents
+//! it made stale ([`Touch`]); [`World::fold`] takes a recorded event the way the live
+//! projector does (duplicates skipped, undecodable events only take their place);
+//! [`World::dependencies`] names the entities two batches must not apply at once.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use uuid::Uuid;
-use vitrine_contract::{Event, OrderLine, StreamId, StreamKind};
+use vitrine_contract::{Event, RecordedEvent, StreamId, StreamKind};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Category {
-    pub id: Uuid,
-    pub name: String,
-    pub slug: String,
-    pub parent_id: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Product {
-    pub id: Uuid,
-    pub sku: String,
-    pub slug: String,
-    pub name: String,
-    pub description: String,
-    pub price_cents: i64,
-    pub currency: String,
-    pub category_id: Uuid,
-    pub stock: i32,
-    pub image: Option<String>,
-    pub attributes: Value,
-    pub discontinued: bool,
-    /// Global position of `ProductCreated`: the `newest` sort key.
-    pub created_position: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CartLine {
-    pub product_id: Uuid,
-    pub quantity: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cart {
-    pub session_id: Uuid,
-    /// In the order products were first added.
-    pub lines: Vec<CartLine>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    Placed,
-    Paid,
-    Shipped,
-    Cancelled,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Order {
-    pub id: Uuid,
-    pub session_id: Uuid,
-    pub status: OrderStatus,
-    pub lines: Vec<OrderLine>,
-    pub total_cents: i64,
-    pub currency: String,
-    pub payment_reference: Option<String>,
-    pub placed_at: String,
-    pub placed_position: i64,
-}
-
-impl Order {
-    /// Cancelled orders never became a purchase: they do not count as co-purchases.
-    pub fn counts_for_recommendations(&self) -> bool {
-        self.status != OrderStatus::Cancelled
-    }
-}
-
-/// A list of products: every product, or one category's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ListId {
-    All,
-    Category(Uuid),
-}
+use super::state::{
+    canonical, Cart, CartLine, Category, ListId, Order, OrderStatus, PaymentStatus, Product, World,
+};
 
 /// What an applied event makes stale; resolved to doc keys by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -115,16 +37,6 @@ pub struct EventMeta {
     pub recorded_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct World {
-    /// Stream id → last applied version.
-    pub versions: BTreeMap<String, i64>,
-    pub categories: BTreeMap<Uuid, Category>,
-    pub products: BTreeMap<Uuid, Product>,
-    pub carts: BTreeMap<Uuid, Cart>,
-    pub orders: BTreeMap<Uuid, Order>,
-}
-
 /// The list-relevant face of a product: when it changes, list pages must be rebuilt.
 fn list_face(p: &Product) -> impl PartialEq {
     (
@@ -133,7 +45,7 @@ fn list_face(p: &Product) -> impl PartialEq {
         p.price_cents,
         p.currency.clone(),
         p.image.clone(),
-        crate::render::stock_status(p),
+        p.stock_status(),
         p.category_id,
     )
 }
@@ -150,18 +62,6 @@ fn shown_face(p: &Product) -> impl PartialEq {
 }
 
 impl World {
-    pub fn version_of(&self, stream: &str) -> i64 {
-        self.versions.get(stream).copied().unwrap_or(0)
-    }
-
-    /// Records that `version` of `stream` was applied without changing any entity
-    /// (a dead-lettered event still takes its place in the stream).
-    pub fn skip(&mut self, stream: &str, version: i64) {
-        self.versions.insert(stream.to_owned(), version);
-    }
-
-    /// Applies one event (the caller checked it is the next version of its stream) and
-    /// says which documents it made stale.
     pub fn apply(
         &mut self,
         stream: &str,
@@ -348,6 +248,7 @@ impl World {
                 lines,
                 total_cents,
                 currency,
+                pay_by,
             } => {
                 self.orders.insert(
                     *order_id,
@@ -359,6 +260,8 @@ impl World {
                         total_cents: *total_cents,
                         currency: currency.clone(),
                         payment_reference: None,
+                        payment_status: PaymentStatus::None,
+                        pay_by: pay_by.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
                         placed_at: meta
                             .recorded_at
                             .to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -374,6 +277,7 @@ impl World {
             } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
                     o.status = OrderStatus::Paid;
+                    o.payment_status = PaymentStatus::Paid;
                     o.payment_reference = Some(payment_reference.clone());
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                 }
@@ -384,9 +288,21 @@ impl World {
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                 }
             }
-            Event::OrderCancelled { order_id } => {
+            Event::PaymentStarted { order_id, .. } | Event::PaymentFailed { order_id, .. } => {
                 if let Some(o) = self.orders.get_mut(order_id) {
-                    o.status = OrderStatus::Cancelled;
+                    o.payment_status = match event {
+                        Event::PaymentStarted { .. } => PaymentStatus::Pending,
+                        _ => PaymentStatus::Failed,
+                    };
+                    touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
+                }
+            }
+            Event::OrderCancelled { order_id } | Event::OrderExpired { order_id } => {
+                if let Some(o) = self.orders.get_mut(order_id) {
+                    o.status = match event {
+                        Event::OrderCancelled { .. } => OrderStatus::Cancelled,
+                        _ => OrderStatus::Expired,
+                    };
                     touches.extend([Touch::Order(*order_id), Touch::Orders(o.session_id)]);
                     touches.extend(o.lines.iter().map(|l| Touch::Recs(l.product_id)));
                 }
@@ -395,12 +311,6 @@ impl World {
         touches
     }
 
-    /// The entities whose documents an event's documents read, or whose documents read
-    /// it: its own product or category, and the products and categories it names. Two
-    /// batches naming one of them are serialized ([`crate::store::lock_dependencies`]),
-    /// because otherwise each could miss the other's uncommitted half (a product created
-    /// while a cart adds it: the product's batch finds no cart holding it, the cart's
-    /// batch finds no product, and the cart shows no line).
     pub fn dependencies(event: &Event) -> Vec<Uuid> {
         match event {
             Event::CategoryCreated { category_id, .. }
@@ -426,9 +336,12 @@ impl World {
             | Event::CartItemRemoved { product_id, .. } => vec![*product_id],
             Event::OrderPlaced { lines, .. } => lines.iter().map(|l| l.product_id).collect(),
             Event::CartCheckedOut { .. }
+            | Event::PaymentStarted { .. }
+            | Event::PaymentFailed { .. }
             | Event::OrderPaid { .. }
             | Event::OrderShipped { .. }
-            | Event::OrderCancelled { .. } => vec![],
+            | Event::OrderCancelled { .. }
+            | Event::OrderExpired { .. } => vec![],
         }
     }
 
@@ -439,31 +352,6 @@ impl World {
         })
     }
 
-    /// The entity of a stream as stored in `rm_entities.state`.
-    pub fn entity_json(&self, stream: &StreamId) -> Option<Value> {
-        let id = stream.id();
-        match stream.kind() {
-            StreamKind::Category => self
-                .categories
-                .get(&id)
-                .and_then(|e| serde_json::to_value(e).ok()),
-            StreamKind::Product => self
-                .products
-                .get(&id)
-                .and_then(|e| serde_json::to_value(e).ok()),
-            StreamKind::Cart => self
-                .carts
-                .get(&id)
-                .and_then(|e| serde_json::to_value(e).ok()),
-            StreamKind::Order => self
-                .orders
-                .get(&id)
-                .and_then(|e| serde_json::to_value(e).ok()),
-        }
-    }
-
-    /// Sets a stream's entity and version aside, so it is folded again from its first
-    /// event (a dead letter replayed after a fix).
     pub fn forget(&mut self, stream: &StreamId) {
         let id = stream.id();
         self.versions.insert(stream.to_string(), 0);
@@ -483,59 +371,7 @@ impl World {
         }
     }
 
-    /// Loads an entity read from `rm_entities.state`.
-    pub fn insert_entity_json(
-        &mut self,
-        stream: &StreamId,
-        state: Value,
-    ) -> Result<(), serde_json::Error> {
-        let id = stream.id();
-        match stream.kind() {
-            StreamKind::Category => {
-                self.categories.insert(id, serde_json::from_value(state)?);
-            }
-            StreamKind::Product => {
-                self.products.insert(id, serde_json::from_value(state)?);
-            }
-            StreamKind::Cart => {
-                self.carts.insert(id, serde_json::from_value(state)?);
-            }
-            StreamKind::Order => {
-                self.orders.insert(id, serde_json::from_value(state)?);
-            }
-        }
-        Ok(())
-    }
-
-    /// Lookup columns of `rm_entities`: (category_id, session_id, product_ids).
-    pub fn entity_index(&self, stream: &StreamId) -> (Option<Uuid>, Option<Uuid>, Vec<Uuid>) {
-        let id = stream.id();
-        match stream.kind() {
-            StreamKind::Category => (None, None, vec![]),
-            StreamKind::Product => (self.products.get(&id).map(|p| p.category_id), None, vec![]),
-            StreamKind::Cart => (
-                None,
-                None,
-                self.carts
-                    .get(&id)
-                    .map(|c| c.lines.iter().map(|l| l.product_id).collect())
-                    .unwrap_or_default(),
-            ),
-            StreamKind::Order => match self.orders.get(&id) {
-                Some(o) => (
-                    None,
-                    Some(o.session_id),
-                    o.lines.iter().map(|l| l.product_id).collect(),
-                ),
-                None => (None, None, vec![]),
-            },
-        }
-    }
-
-    /// Folds one recorded event the way the live projector does: duplicates and older
-    /// versions are skipped, undecodable events only take their place in the stream.
-    /// Expects each stream's events in version order (position order does that).
-    pub fn fold(&mut self, rec: &vitrine_contract::RecordedEvent) {
+    pub fn fold(&mut self, rec: &RecordedEvent) {
         if rec.version <= self.version_of(&rec.stream_id) {
             return;
         }
@@ -549,19 +385,5 @@ impl World {
             }
             _ => self.skip(&rec.stream_id, rec.version),
         }
-    }
-}
-
-/// Objects with their keys sorted at every depth, so the same attributes give the same
-/// bytes whether they came through JSONB or through Kafka.
-pub fn canonical(v: Value) -> Value {
-    match v {
-        Value::Object(map) => {
-            let sorted: BTreeMap<String, Value> =
-                map.into_iter().map(|(k, v)| (k, canonical(v))).collect();
-            Value::Object(sorted.into_iter().collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        other => other,
     }
 }

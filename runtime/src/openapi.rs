@@ -1,24 +1,21 @@
-//! The HTTP contract's common machinery, used by command-api and query-api (feature
-//! `openapi`).
+//! The HTTP contract's common machinery, used by command-api and query-api.
 //!
 //! - [`Documented`]: the router builder both programs build their routers with. A handler
 //!   is registered only through `utoipa_axum::routes!`, which takes its path and methods
 //!   from the handler's `#[utoipa::path]` annotation, and the same call adds the operation
 //!   to the program's OpenAPI document. A route without documentation therefore cannot be
 //!   registered; each program's tests also compare the router with the document.
-//! - [`Problem`], [`FieldProblem`]: the `application/problem+json` (RFC 9457) body of every
-//!   error answer, and [`problem_bodies`], which gives every 4xx/5xx response of a document
-//!   that body, so that annotations only list status and meaning.
+//! - [`problem_bodies`]: gives every 4xx/5xx response of a document the
+//!   `application/problem+json` body ([`crate::http::Problem`]), so that annotations only
+//!   list status and meaning.
 
 use axum::Router;
-use serde::Serialize;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{Content, OpenApi, RefOr, Response};
 use utoipa::ToSchema;
 use utoipa_axum::router::UtoipaMethodRouter;
 
-/// The media type of error answers.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+use crate::http::{FieldProblem, Problem, PROBLEM_JSON};
 
 /// A router and the OpenAPI document of exactly its routes.
 pub struct Documented<S> {
@@ -80,31 +77,6 @@ impl<S: Clone + Send + Sync + 'static> Documented<S> {
         problem_bodies(&mut self.api);
         (self.router, self.api)
     }
-}
-
-/// An error answer (RFC 9457).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Problem {
-    /// `https://vitrine.example/problems/{kind}`; the kinds are listed in `docs/api.md`.
-    #[serde(rename = "type")]
-    #[schema(example = "https://vitrine.example/problems/not-found")]
-    pub kind: String,
-    pub title: String,
-    /// The HTTP status, repeated.
-    pub status: u16,
-    pub detail: String,
-    /// The fields or headers at fault (command-api: always present, maybe empty;
-    /// query-api: on `bad-parameter` only).
-    pub errors: Option<Vec<FieldProblem>>,
-    /// On a stale `If-Match` (409): the stream's current version.
-    pub current_version: Option<i64>,
-}
-
-/// One field (or header, or query parameter) at fault.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FieldProblem {
-    pub field: String,
-    pub message: String,
 }
 
 /// Gives every 4xx/5xx response without content a [`Problem`] body, and adds the
