@@ -21,6 +21,7 @@ export PG_PORT=${PG_PORT:-5432}
 export PGBOUNCER_PORT=${PGBOUNCER_PORT:-6432}
 export KAFKA_PORT=${KAFKA_PORT:-9092}
 export REDIS_PORT=${REDIS_PORT:-6379}
+export REDIS_MAXMEMORY=${REDIS_MAXMEMORY:-1gb}   # see deploy/services.sh and docs/security.md
 export NGINX_PORT=${NGINX_PORT:-8080}          # the front door
 export NGINX_POOLS_PORT=${NGINX_POOLS_PORT:-8099}   # the pools nginx behind it (reloaded by scale.sh)
 # Each program's instances take ports from their own range (LISTEN_ADDR serves the API

@@ -38,13 +38,30 @@ tune_postgres() {
   fi
 }
 
+# Bounded memory (docs/security.md): at REDIS_MAXMEMORY Redis evicts, least recently used
+# first, only keys that have a lifetime (volatile-lru): negative-cache entries, cached
+# search pages and carts, which anonymous traffic can multiply and which come back from
+# PostgreSQL on the next read. Documents and the store marker (projector/src/redis_repair.rs:
+# without it the projector would refill everything) have none and are never evicted.
+# Also applied to a Redis that already runs.
+limit_redis() {
+  redis-cli -p "$REDIS_PORT" CONFIG SET maxmemory "$REDIS_MAXMEMORY" >/dev/null &&
+    redis-cli -p "$REDIS_PORT" CONFIG SET maxmemory-policy volatile-lru >/dev/null ||
+    { echo "redis: could not set maxmemory" >&2; exit 1; }
+}
+
 start_redis() {
-  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then echo "redis: running on $REDIS_PORT"; return; fi
+  if redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    limit_redis
+    echo "redis: running on $REDIS_PORT (maxmemory $REDIS_MAXMEMORY, volatile-lru)"
+    return
+  fi
   mkdir -p /var/lib/redis /var/log/redis
   redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --maxmemory "$REDIS_MAXMEMORY" --maxmemory-policy volatile-lru \
     --dir /var/lib/redis --logfile "$VITRINE_LOGS/redis.log"
   wait_port "$REDIS_PORT" 10 || { echo "redis: did not start (see $VITRINE_LOGS/redis.log)" >&2; exit 1; }
-  echo "redis: started on $REDIS_PORT"
+  echo "redis: started on $REDIS_PORT (maxmemory $REDIS_MAXMEMORY, volatile-lru)"
 }
 
 start_broker() {

@@ -54,14 +54,23 @@ echo "up: pgbouncer on $PGBOUNCER_PORT (transaction pooling)"
 
 # The store's environment: one file, for the programs started here and by scale.sh, and
 # for the operator (`set -a; . ~/.vitrine/store.env; set +a`, then `projector status`).
-# Secrets stay what they were (sessions survive a restart) unless set in the environment.
+# Secrets: random ones are made on the first run and kept (sessions survive a restart)
+# unless set in the environment; a published or short one (the development values an
+# older up.sh wrote) is replaced, since the programs refuse it outside development mode
+# (docs/security.md). SESSION_SECRET_PREVIOUS is kept when set, for a rotation.
 previous() { [ -f "$STORE_ENV" ] && env -i bash -c "set -a; . '$STORE_ENV'; printf '%s' \"\${$1:-}\"" || true; }
+random_secret() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+strong() { [ "${#1}" -ge 32 ] && case "$1" in dev-*|test-*) false ;; *) true ;; esac; }
 session_secret=${SESSION_SECRET:-$(previous SESSION_SECRET)}
 admin_token=${ADMIN_TOKEN:-$(previous ADMIN_TOKEN)}
+session_secret_previous=${SESSION_SECRET_PREVIOUS:-$(previous SESSION_SECRET_PREVIOUS)}
 # The payment provider's webhook secret: command-api refuses to start without one of at
 # least 32 characters, so a random one is made once and kept (docs/security.md).
 payment_webhook_secret=${PAYMENT_WEBHOOK_SECRET:-$(previous PAYMENT_WEBHOOK_SECRET)}
-[ -n "$payment_webhook_secret" ] || payment_webhook_secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+strong "$session_secret" || { session_secret=$(random_secret); echo "up: new random SESSION_SECRET"; }
+strong "$admin_token" || { admin_token=$(random_secret); echo "up: new random ADMIN_TOKEN (in $STORE_ENV)"; }
+strong "$payment_webhook_secret" || { payment_webhook_secret=$(random_secret); echo "up: new random PAYMENT_WEBHOOK_SECRET"; }
+[ -z "$session_secret_previous" ] || strong "$session_secret_previous" || session_secret_previous=
 umask_was=$(umask); umask 077
 cat >"$STORE_ENV.next" <<ENV
 # The running Vitrine store's environment, written by deploy/up.sh. Operators:
@@ -75,8 +84,9 @@ REDIS_PREFIX='vitrine:'
 KAFKA_BROKERS='$KAFKA_BROKERS'
 KAFKA_TOPIC='vitrine.events'
 KAFKA_PARTITIONS='$KAFKA_PARTITIONS'
-SESSION_SECRET='${session_secret:-dev-session-secret}'
-ADMIN_TOKEN='${admin_token:-dev-admin-token}'
+SESSION_SECRET='$session_secret'
+SESSION_SECRET_PREVIOUS='$session_secret_previous'
+ADMIN_TOKEN='$admin_token'
 PAYMENT_WEBHOOK_SECRET='$payment_webhook_secret'
 NGINX_PORT='$NGINX_PORT'
 COMMAND_API_PORT_MIN='$COMMAND_API_PORT_MIN'

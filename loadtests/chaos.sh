@@ -81,7 +81,7 @@ products=$(curl -sf "$base/api/v1/products/" | jq -r '.. | objects | select(has(
 writer() { # index: adds to its own cart until $work/stop exists; logs failures with a time
   local i=$1 session token n=0 ok=0 key product code rc try
   local -a ids=($products)
-  read -r session token < <(curl -sf -X POST "$base/api/v1/sessions/" -H "Idempotency-Key: chaos-$$-s$i" | jq -r '"\(.session_id) \(.token)"')
+  read -r session token < <(curl -sf -X POST "$base/api/v1/sessions/" | jq -r '"\(.session_id) \(.token)"')
   while [ ! -e "$work/stop" ]; do
     key="chaos-$$-$i-$n"
     product=${ids[$((n % ${#ids[@]}))]}

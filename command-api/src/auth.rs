@@ -38,10 +38,7 @@ impl FromRequestParts<AppState> for Admin {
         let token = bearer(parts).ok_or(ApiError::Unauthorized(
             "send Authorization: Bearer <admin token>",
         ))?;
-        if constant_time_eq(
-            token.as_bytes(),
-            state.config.admin_token.expose().as_bytes(),
-        ) {
+        if constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
             Ok(Admin)
         } else {
             Err(ApiError::Unauthorized("the admin token is not valid"))

@@ -51,6 +51,7 @@ pub enum Outcome {
 /// every due one is held by someone else right now).
 pub async fn expire_one(app: &AppState) -> Result<Option<Outcome>, ApiError> {
     let mut tx = app.pool.begin().await?;
+    crate::pipeline::limit(&mut tx, &app.config.limits).await?;
     let due: Option<Uuid> = sqlx::query_scalar(
         "SELECT d.order_id FROM order_deadlines d JOIN orders o ON o.id = d.order_id
          WHERE d.due_at <= now()

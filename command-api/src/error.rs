@@ -45,10 +45,22 @@ pub enum ApiError {
         detail: String,
         errors: Vec<FieldProblem>,
     },
+    /// 503 with `Retry-After`: the database could not take the command in time (no pool
+    /// connection, a lock wait or a statement over its timeout, a deadlock); nothing was
+    /// recorded and a retry is expected to succeed. Logged as a warning.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// 503 with `Retry-After`: the request ran over `REQUEST_TIMEOUT_MS`; its transaction
+    /// was rolled back, nothing was recorded.
+    #[error("the request timed out")]
+    Timeout,
     /// 500: could not record; logged, never shown.
     #[error("internal: {0}")]
     Internal(#[from] anyhow::Error),
 }
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_SECS: u32 = 1;
 
 impl ApiError {
     pub fn rejected(detail: impl Into<String>, errors: Vec<FieldProblem>) -> Self {
@@ -94,6 +106,16 @@ impl ApiError {
             ApiError::Unauthorized(detail) => {
                 Problem::new(Kind::Unauthorized, *detail).www_authenticate("Bearer")
             }
+            ApiError::Busy(_) => Problem::new(
+                Kind::Busy,
+                format!("nothing was recorded; retry after {RETRY_AFTER_SECS} s"),
+            )
+            .retry_after(RETRY_AFTER_SECS),
+            ApiError::Timeout => Problem::new(
+                Kind::Timeout,
+                format!("nothing was recorded; retry after {RETRY_AFTER_SECS} s"),
+            )
+            .retry_after(RETRY_AFTER_SECS),
             ApiError::NotFound(what) => Problem::new(Kind::NotFound, format!("no such {what}")),
             ApiError::Conflict {
                 detail,
@@ -127,8 +149,23 @@ impl ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// Overload and contention are 503 (retry), anything else a 500.
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(e.into())
+        let code = match &e {
+            sqlx::Error::PoolTimedOut => {
+                return ApiError::Busy("no database connection free".into())
+            }
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        match code.as_deref() {
+            // lock_not_available (lock_timeout), query_canceled (statement_timeout),
+            // deadlock_detected, serialization_failure.
+            Some(code @ ("55P03" | "57014" | "40P01" | "40001")) => {
+                ApiError::Busy(format!("PostgreSQL {code}: {e}"))
+            }
+            _ => ApiError::Internal(e.into()),
+        }
     }
 }
 
@@ -138,8 +175,35 @@ impl IntoResponse for ApiError {
             ApiError::Internal(cause) => {
                 Problem::hiding(Kind::CouldNotRecord, "please retry later", cause)
             }
+            ApiError::Busy(cause) => {
+                tracing::warn!(%cause, "busy: answered 503");
+                self.problem()
+            }
+            ApiError::Timeout => {
+                tracing::warn!("request timed out: answered 503");
+                self.problem()
+            }
             _ => self.problem(),
         }
         .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::header;
+
+    use super::*;
+
+    #[test]
+    fn an_exhausted_pool_is_a_503_with_retry_after_not_a_500() {
+        let error = ApiError::from(sqlx::Error::PoolTimedOut);
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let res = error.into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            ApiError::from(sqlx::Error::RowNotFound).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use crate::error::ApiError;
 use crate::response::CommandOk;
 
-/// One request's key, scoped to its caller (`admin`, a session id, `anonymous`).
+/// One request's key, scoped to its caller (`admin` or a session id).
 #[derive(Debug, Clone)]
 pub struct Idempotency {
     pub scope: String,

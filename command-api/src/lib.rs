@@ -48,6 +48,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use vitrine_contract::secret::Secret;
 use vitrine_contract::session::SessionSigner;
 
 pub use config::{Config, RelayConfig};
@@ -59,15 +60,21 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub signer: SessionSigner,
+    pub admin_token: Secret,
     pub metrics: PrometheusHandle,
     /// Wakes the relay after a commit (a no-op until [`AppState::with_relay`]).
     pub outbox: outbox::OutboxSignal,
 }
 
 impl AppState {
+    /// The secrets must be set: [`run`] checks them ([`Config::check_secrets`]), tests set them.
     pub fn new(pool: PgPool, config: Config, metrics: PrometheusHandle) -> Self {
+        let required = "secrets are set (Config::check_secrets, or by the test)";
+        let signer = SessionSigner::new(config.session_secret.clone().expect(required))
+            .with_previous(config.session_secret_previous.clone());
         Self {
-            signer: SessionSigner::new(config.session_secret.clone()),
+            signer,
+            admin_token: config.admin_token.clone().expect(required),
             pool,
             config: Arc::new(config),
             metrics,
@@ -82,11 +89,13 @@ impl AppState {
     }
 }
 
-/// The pool command-api works with.
+/// The pool command-api works with. Its statement, lock and idle-in-transaction limits
+/// are set per transaction ([`pipeline::limit`]), not here: behind PgBouncer a
+/// connection-level setting would not stick (see [`config::Limits`]).
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()
         .max_connections(config.db_pool_max)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(config.limits.db_acquire_timeout_ms))
         .connect(&config.database_url)
         .await?)
 }
@@ -98,13 +107,15 @@ pub async fn migrate(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Migrates, starts the relay and the deadline loop and serves until `shutdown`
-/// resolves, draining in-flight requests. Refuses to start without a webhook secret.
+/// Checks the secrets (refusing to start without a usable webhook secret), migrates,
+/// starts the relay and the deadline loop and serves until `shutdown` resolves, draining
+/// in-flight requests.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.check_secrets()?;
     config.orders.check()?;
     let pool = connect(&config).await?;
     migrate(&pool, &config).await?;

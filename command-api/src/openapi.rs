@@ -229,7 +229,9 @@ mod tests {
 
     /// A state whose stores are never reached (lazy pool).
     fn state() -> crate::AppState {
-        let config = crate::Config::defaults();
+        let mut config = crate::Config::defaults();
+        config.dev_mode = true;
+        config.check_secrets().unwrap();
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy(&config.database_url)
             .unwrap();

@@ -5,7 +5,11 @@
 //! on a DEDICATED connection (the lock lives and dies with that connection, so a crashed
 //! leader frees it at once); standbys retry every `RELAY_STANDBY_MS`. The lock key is
 //! derived from the database name, because advisory locks are server-wide and several
-//! stores (tests) share one server.
+//! stores (tests) share one server. The lock connection has a statement timeout and
+//! server-side TCP keepalives ([`locks::LIVENESS_SETTINGS`]), and every attempt to take
+//! the lock and every leader check is bounded client-side ([`LEADER_CHECK_TIMEOUT`]), so a
+//! hung backend or a vanished leader loses the lock instead of holding it while nothing
+//! is published. A standby keeps its connection between attempts.
 //!
 //! Wake-ups, not busy polling: after a commit with events, an instance signals its
 //! [`OutboxSignal`]; a small task turns the signals into one wake-up at a time: the local
@@ -43,6 +47,10 @@ use crate::config::RelayConfig;
 const LOCK_CLASS: i32 = 0x7652_4c59; // "vRLY"
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const LEADER_CHECK: Duration = Duration::from_secs(1);
+/// Taking the lock or a leader check that takes longer means the lock's backend hangs or
+/// the network is gone: the attempt fails, or leadership is given up (the connection
+/// dropped) so that a standby can lead.
+const LEADER_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 const NOTICE_SPACING: Duration = Duration::from_millis(5);
 
 pub struct Relay;
@@ -230,7 +238,14 @@ async fn try_lead(
     direct_url: Option<&str>,
     standby: &mut Option<PgConnection>,
 ) -> Result<Option<PgConnection>, sqlx::Error> {
-    locks::try_exclusive_keeping(&LockTarget::new(pool, direct_url), LOCK_CLASS, standby).await
+    // A session-level lock: it must live on a real server connection, never a pooled one.
+    let target = LockTarget::new(pool, direct_url).with_settings(&locks::LIVENESS_SETTINGS)?;
+    let attempt = locks::try_exclusive_keeping(&target, LOCK_CLASS, standby);
+    match tokio::time::timeout(LEADER_CHECK_TIMEOUT, attempt).await {
+        Ok(result) => result,
+        // The standby connection (if any) went with the abandoned attempt.
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
+    }
 }
 
 /// Leads until the lock connection fails; returns why.
@@ -248,7 +263,7 @@ async fn lead(
         if last_check.elapsed() >= LEADER_CHECK {
             last_check = Instant::now();
             if let Err(e) = check_leader(pool, lock_conn).await {
-                return e.into();
+                return e;
             }
         }
         if !topic_ready {
@@ -277,7 +292,7 @@ async fn lead(
                     }
                     last_check = Instant::now();
                     if let Err(e) = check_leader(pool, lock_conn).await {
-                        return e.into();
+                        return e;
                     }
                 }
             }
@@ -302,9 +317,18 @@ async fn lead(
     }
 }
 
-/// The lock connection still answers (else leadership is lost); the outbox depth gauge.
-async fn check_leader(pool: &PgPool, lock_conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(&mut *lock_conn).await?;
+/// The lock connection still answers within [`LEADER_CHECK_TIMEOUT`] (else leadership is
+/// lost); the outbox depth gauge.
+async fn check_leader(pool: &PgPool, lock_conn: &mut PgConnection) -> anyhow::Result<()> {
+    let check = sqlx::query("SELECT 1").execute(&mut *lock_conn);
+    match tokio::time::timeout(LEADER_CHECK_TIMEOUT, check).await {
+        Ok(result) => {
+            result?;
+        }
+        Err(_) => anyhow::bail!(
+            "the leader lock's connection did not answer within {LEADER_CHECK_TIMEOUT:?}"
+        ),
+    }
     if let Ok(depth) = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox")
         .fetch_one(pool)
         .await

@@ -1,6 +1,7 @@
 //! The one command pipeline: every command that records events runs through [`execute`].
 //!
-//! In one PostgreSQL transaction: claim the `Idempotency-Key` (a retry gets the stored
+//! In one PostgreSQL transaction, its lock waits and statements bounded ([`limit`]):
+//! claim the `Idempotency-Key` (a retry gets the stored
 //! answer) → [`Aggregate::load`] locks the aggregate → `If-Match` is checked against its
 //! stream version → [`Aggregate::command`] looks up (and locks) what the decider needs →
 //! the pure [`Aggregate::decide`] → the events, grouped by stream, update the write model
@@ -11,7 +12,7 @@
 //! An aggregate module implements [`Aggregate`]; a route parses its input into the
 //! aggregate's `Request` and calls [`execute`]. Work that must commit together with a
 //! command (the deadline loop deletes its timer with the expiry) calls [`execute_in`]
-//! inside its own transaction.
+//! inside its own transaction, bounded with [`limit`] too.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -158,6 +159,7 @@ pub async fn execute<A: Aggregate>(
     request: A::Request,
 ) -> Result<CommandOk, ApiError> {
     let mut tx = app.pool.begin().await?;
+    limit(&mut tx, &app.config.limits).await?;
     let (answer, appends) = execute_in::<A>(&mut tx, context, request).await?;
     tx.commit().await?;
     if let Some(appends) = appends {
@@ -211,6 +213,26 @@ pub async fn execute_in<A: Aggregate>(
     let answer = A::answer(&after, &appends)?;
     idempotency::finish(&idem, conn, &answer).await?;
     Ok((answer, Some(appends)))
+}
+
+/// Bounds the transaction's lock waits, statements and idle pauses (`SET LOCAL`, one
+/// round trip): past a limit PostgreSQL cancels, the transaction rolls back and the
+/// client gets 503 with `Retry-After` ([`ApiError::Busy`]) instead of a pool tied up.
+pub async fn limit(
+    conn: &mut PgConnection,
+    limits: &crate::config::Limits,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "SELECT set_config('lock_timeout', $1, true),
+                set_config('statement_timeout', $2, true),
+                set_config('idle_in_transaction_session_timeout', $3, true)",
+    )
+    .bind(limits.db_lock_timeout_ms.to_string())
+    .bind(limits.db_statement_timeout_ms.to_string())
+    .bind(limits.db_idle_in_transaction_timeout_ms.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Groups events by their stream, streams in order of first appearance (positions follow

@@ -12,7 +12,7 @@
 //! - [`payment`]: the payment provider's signed webhook (scheme, event shape, a fake provider);
 //! - [`session`]: signed anonymous-session tokens (issued by command-api, checked by query-api);
 //! - [`slug`]: URL-safe names of products and categories (made, checked, derived by the upcaster);
-//! - [`secret`]: a string that never prints.
+//! - [`secret`]: a string that never prints, and what makes one too weak for production.
 //!
 //! The module graph has no cycles: `envelope` → `event` → `upcast` → `slug`;
 //! `session` → `secret`; `read_model` stands alone.

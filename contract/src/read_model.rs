@@ -140,15 +140,33 @@ pub fn store_marker_key(prefix: &str) -> String {
 }
 
 /// Fenced write of a document: `KEYS[1]` the Redis key, `ARGV[1]` the rev, `ARGV[2]`
-/// the document (empty for a tombstone). Writes only when the stored rev is lower;
+/// the document (empty for a tombstone), optional `ARGV[3]` a lifetime in seconds
+/// ([`redis_ttl_secs`]; absent or 0: none). Writes only when the stored rev is lower;
 /// answers 1 if it wrote, 0 if a newer document was already there.
 pub const FENCED_SET_LUA: &str = r#"
 local cur = redis.call('HGET', KEYS[1], 'rev')
 if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'rev', ARGV[1], 'doc', ARGV[2])
-redis.call('PERSIST', KEYS[1])
+local ttl = tonumber(ARGV[3] or '0') or 0
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
 return 1
 "#;
+
+/// How long a cart document stays in Redis after its last write: a cart is read and
+/// written only with its session's token, valid 7 days from the session's start, so
+/// 8 days after the last write nobody can read it any more. PostgreSQL keeps it.
+pub const CART_TTL_SECS: u64 = 8 * 24 * 3600;
+
+/// The Redis lifetime of a document (0: none; documents go only when replaced).
+/// Keys with a lifetime are the ones Redis's `volatile-lru` policy may evict under
+/// `maxmemory` (docs/security.md); everything else, and the store marker, stays.
+pub fn redis_ttl_secs(doc_key: &str) -> u64 {
+    if doc_key.starts_with("cart:") {
+        CART_TTL_SECS
+    } else {
+        0
+    }
+}
 
 /// Negative cache: remembers, for `ARGV[1]` seconds, that a document does not exist
 /// (rev 0, empty doc), so repeated reads of it (a new session's cart) are hits. Written
@@ -175,6 +193,13 @@ pub fn normalize_query(q: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_carts_have_a_redis_lifetime() {
+        assert_eq!(redis_ttl_secs(&doc_key::cart(Uuid::nil())), CART_TTL_SECS);
+        assert_eq!(redis_ttl_secs(&doc_key::product(Uuid::nil())), 0);
+        assert_eq!(redis_ttl_secs(&doc_key::categories()), 0);
+    }
 
     #[test]
     fn keys_carry_prefix_and_version() {

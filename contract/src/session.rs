@@ -1,6 +1,9 @@
 //! Signed anonymous-session tokens: `{session id}.{expiry unix seconds}.{HMAC-SHA256 hex}`.
 //!
 //! command-api issues them; query-api verifies them with the same secret and no lookup.
+//! Rotation: tokens are signed with the current secret and verified with it or, when one
+//! is configured, the previous one (`SESSION_SECRET_PREVIOUS`), so changing the secret
+//! logs nobody out; drop the previous one once its tokens have expired (7 days).
 
 use chrono::{DateTime, TimeZone, Utc};
 use hmac::{Hmac, Mac};
@@ -22,15 +25,26 @@ pub enum TokenError {
 #[derive(Clone, Debug)]
 pub struct SessionSigner {
     secret: Secret,
+    /// Verifies tokens signed before a rotation; never signs.
+    previous: Option<Secret>,
 }
 
 impl SessionSigner {
     pub fn new(secret: Secret) -> Self {
-        Self { secret }
+        Self {
+            secret,
+            previous: None,
+        }
     }
 
-    fn mac(&self, body: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose().as_bytes())
+    /// Also accepts tokens signed with `previous` (a rotated-out secret).
+    pub fn with_previous(mut self, previous: Option<Secret>) -> Self {
+        self.previous = previous;
+        self
+    }
+
+    fn mac(secret: &Secret, body: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
             .expect("HMAC takes keys of any length");
         mac.update(body.as_bytes());
         mac
@@ -38,7 +52,7 @@ impl SessionSigner {
 
     pub fn issue(&self, session_id: Uuid, expires_at: DateTime<Utc>) -> String {
         let body = format!("{session_id}.{}", expires_at.timestamp());
-        let sig = hex::encode(self.mac(&body).finalize().into_bytes());
+        let sig = hex::encode(Self::mac(&self.secret, &body).finalize().into_bytes());
         format!("{body}.{sig}")
     }
 
@@ -49,9 +63,10 @@ impl SessionSigner {
         let session_id = Uuid::parse_str(id).map_err(|_| TokenError::Malformed)?;
         let expiry: i64 = expiry.parse().map_err(|_| TokenError::Malformed)?;
         let sig = hex::decode(sig).map_err(|_| TokenError::Malformed)?;
-        self.mac(body)
-            .verify_slice(&sig)
-            .map_err(|_| TokenError::BadSignature)?;
+        let signed_by = |secret: &Secret| Self::mac(secret, body).verify_slice(&sig).is_ok();
+        if !signed_by(&self.secret) && !self.previous.as_ref().is_some_and(signed_by) {
+            return Err(TokenError::BadSignature);
+        }
         let expires_at = Utc
             .timestamp_opt(expiry, 0)
             .single()
@@ -104,5 +119,20 @@ mod tests {
         let forged = token.replacen(&id.to_string(), &Uuid::now_v7().to_string(), 1);
         assert_eq!(signer.verify(&forged, now), Err(TokenError::BadSignature));
         assert_eq!(signer.verify("nonsense", now), Err(TokenError::Malformed));
+    }
+
+    #[test]
+    fn after_a_rotation_tokens_of_the_previous_secret_still_verify() {
+        let (old, new) = (Secret::new("old secret"), Secret::new("new secret"));
+        let now = Utc::now();
+        let id = Uuid::now_v7();
+        let token = SessionSigner::new(old.clone()).issue(id, now + Duration::hours(1));
+        let rotated = SessionSigner::new(new.clone()).with_previous(Some(old));
+        assert_eq!(rotated.verify(&token, now), Ok(id));
+        // New tokens are signed with the new secret only.
+        let fresh = rotated.issue(id, now + Duration::hours(1));
+        assert_eq!(SessionSigner::new(new).verify(&fresh, now), Ok(id));
+        let forged = SessionSigner::new(Secret::new("neither")).issue(id, now + Duration::hours(1));
+        assert_eq!(rotated.verify(&forged, now), Err(TokenError::BadSignature));
     }
 }

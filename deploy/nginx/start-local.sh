@@ -11,7 +11,8 @@ addrs=""; pids=""
 i=0
 while [ "$i" -lt "$n" ]; do
     port=$((base + i))
-    LISTEN_ADDR="127.0.0.1:$port" "$bin" >"$run/logs/query-api-$port.log" 2>&1 &
+    # A local try-out: development mode unless secrets are given (docs/security.md).
+    LISTEN_ADDR="127.0.0.1:$port" VITRINE_DEV_MODE=${VITRINE_DEV_MODE:-1} "$bin" >"$run/logs/query-api-$port.log" 2>&1 &
     pids="$pids $!"; addrs="$addrs 127.0.0.1:$port"; i=$((i + 1))
 done
 PREFIX="$run" "$here/render.sh" "${NGINX_PORT:-8080}" "${COMMAND_ADDR:-127.0.0.1:8081}" $addrs >"$run/vitrine.conf"

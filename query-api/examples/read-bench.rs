@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
     let mut config = query_api::Config::local();
     config.database_url = db.url.clone();
     config.redis_prefix = prefix.clone();
+    config.dev_mode = true;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -91,13 +91,34 @@ fn if_none_match(request: &HeaderMap, etag: &str) -> bool {
     })
 }
 
-/// Query parameters, with malformed encodings as a 400 problem.
+/// Query parameters as an extractor's result (see [`params`]).
 pub type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
+/// Query parameters, with malformed encodings as a 400 problem, and a NUL character
+/// (`%00`) in any name or value as a 400 naming the parameter: PostgreSQL refuses NUL in
+/// text, so it would otherwise surface as a 503 on a cache miss.
 pub fn params(raw: Params) -> Result<HashMap<String, String>, ApiError> {
-    raw.map(|Query(p)| p)
-        .map_err(|e| ApiError::bad("query", e.body_text()))
+    let params = raw
+        .map(|Query(p)| p)
+        .map_err(|e| ApiError::bad("query", e.body_text()))?;
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+    {
+        let field = KNOWN_PARAMS
+            .iter()
+            .find(|known| *known == name)
+            .copied()
+            .unwrap_or("query");
+        return Err(ApiError::bad(field, NUL_MESSAGE));
+    }
+    Ok(params)
 }
+
+/// Every parameter some read takes (a problem names one of these, or `query`).
+const KNOWN_PARAMS: [&str; 5] = ["q", "page", "category", "sort", "min_version"];
+
+pub const NUL_MESSAGE: &str = "must not contain a NUL character (%00)";
 
 /// `page` (default 1, at least 1, at most `max`).
 pub fn page(params: &HashMap<String, String>, max: u32) -> Result<u32, ApiError> {
@@ -130,6 +151,16 @@ pub fn min_version(
             Ok(n) if n >= 1 => Ok(Some(n)),
             _ => Err(ApiError::bad("min_version", "must be a positive integer")),
         },
+    }
+}
+
+/// Answers 503 problem+json with `Retry-After` when a read runs over `timeout`.
+pub async fn deadline(timeout: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::Unavailable("the request ran over REQUEST_TIMEOUT_MS".into()).into_response()
+        }
     }
 }
 

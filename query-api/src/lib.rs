@@ -63,6 +63,7 @@ pub struct Shared {
     pub updates: Arc<Updates>,
     pub signer: SessionSigner,
     pub min_version_wait: Duration,
+    pub request_timeout: Duration,
     pub metrics: PrometheusHandle,
 }
 
@@ -94,11 +95,20 @@ impl Drop for Background {
 /// Connects (lazily: neither store has to be up), reads the live version once, and
 /// starts the version follower, the Redis supervisor and the update subscription.
 pub async fn start(config: &Config) -> anyhow::Result<(AppState, Background)> {
+    // Reads are single statements (no transaction to SET LOCAL in): the statement
+    // timeout is a connection option, honoured on direct connections.
+    let options = config
+        .database_url
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .context("DATABASE_URL")?
+        .options([(
+            "statement_timeout",
+            config.db_statement_timeout_ms.to_string(),
+        )]);
     let pool = PgPoolOptions::new()
         .max_connections(config.db_pool_max)
         .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
-        .connect_lazy(&config.database_url)
-        .context("DATABASE_URL")?;
+        .connect_lazy_with(options);
     let redis = redis_link::RedisLink::new(&config.redis_url, config.redis_timeout())
         .context("REDIS_URL")?;
     redis.connect_once().await;
@@ -132,8 +142,15 @@ pub async fn start(config: &Config) -> anyhow::Result<(AppState, Background)> {
         store: Store::new(pool, redis, Duration::from_secs(config.search_ttl_secs)),
         live: live_rx,
         updates,
-        signer: SessionSigner::new(config.session_secret.clone()),
+        signer: SessionSigner::new(
+            config
+                .session_secret
+                .clone()
+                .context("SESSION_SECRET is not set (run checks it; tests set it)")?,
+        )
+        .with_previous(config.session_secret_previous.clone()),
         min_version_wait: config.min_version_wait(),
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
         metrics: vitrine_runtime::telemetry::install_metrics(),
     }));
     Ok((state, Background(tasks)))
@@ -141,15 +158,16 @@ pub async fn start(config: &Config) -> anyhow::Result<(AppState, Background)> {
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
-    routes::router().with_state(state)
+    routes::router(state.request_timeout).with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests.
+/// Checks the secrets, serves until `shutdown` resolves, then drains in-flight requests.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    config.check_secrets()?;
     let (state, background) = start(&config).await?;
     tracing::info!(addr = %listener.local_addr()?, "query-api listening");
     axum::serve(listener, app(state))

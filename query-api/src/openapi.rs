@@ -455,7 +455,10 @@ mod tests {
     use super::*;
 
     async fn app() -> (axum::Router, crate::Background) {
-        let (state, background) = crate::start(&crate::Config::local()).await.unwrap();
+        let mut config = crate::Config::local();
+        config.dev_mode = true;
+        config.check_secrets().unwrap();
+        let (state, background) = crate::start(&config).await.unwrap();
         (crate::app(state), background)
     }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sqlx::PgPool;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
-use vitrine_contract::read_model::{doc_key, RedisKeys, ABSENT_REV, PAGE_SIZE};
+use vitrine_contract::read_model::{doc_key, redis_ttl_secs, RedisKeys, ABSENT_REV, PAGE_SIZE};
 
 use crate::error::ApiError;
 use crate::live::Live;
@@ -152,6 +152,7 @@ impl Store {
                 .arg(&redis_key)
                 .arg(rev)
                 .arg(doc.as_deref().unwrap_or(""))
+                .arg(redis_ttl_secs(doc_key))
                 .query_async(&mut conn)
                 .await;
             if let Err(error) = written {

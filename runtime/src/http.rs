@@ -45,6 +45,9 @@ pub enum Kind {
     UnsupportedMediaType,
     /// 422: invalid field or state.
     Rejected,
+    /// 429: a client over the front door's rate limits (answered by nginx, with the same
+    /// body; listed here so the kind reads the same everywhere).
+    TooManyRequests,
     /// 500: a command could not be recorded (command-api).
     CouldNotRecord,
     /// 500: a read failed on a defect (query-api).
@@ -53,6 +56,11 @@ pub enum Kind {
     NotYet,
     /// 503: neither read store answers.
     Unavailable,
+    /// 503: the database could not take a command in time (no pool connection, a lock
+    /// wait or statement over its timeout, a deadlock); nothing was recorded (command-api).
+    Busy,
+    /// 503: a command ran over `REQUEST_TIMEOUT_MS` (command-api).
+    Timeout,
 }
 
 impl Kind {
@@ -65,8 +73,11 @@ impl Kind {
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Kind::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::CouldNotRecord | Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Kind::NotYet | Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::NotYet | Kind::Unavailable | Kind::Busy | Kind::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -82,10 +93,13 @@ impl Kind {
             Kind::PayloadTooLarge => "payload-too-large",
             Kind::UnsupportedMediaType => "unsupported-media-type",
             Kind::Rejected => "rejected",
+            Kind::TooManyRequests => "too-many-requests",
             Kind::CouldNotRecord => "could-not-record",
             Kind::Internal => "internal",
             Kind::NotYet => "not-yet",
             Kind::Unavailable => "unavailable",
+            Kind::Busy => "busy",
+            Kind::Timeout => "timeout",
         }
     }
 
@@ -101,10 +115,13 @@ impl Kind {
             Kind::PayloadTooLarge => "Request body too large",
             Kind::UnsupportedMediaType => "Body must be application/json",
             Kind::Rejected => "The command was rejected",
+            Kind::TooManyRequests => "Too many requests",
             Kind::CouldNotRecord => "The command could not be recorded",
             Kind::Internal => "Internal error",
             Kind::NotYet => "Read model behind",
             Kind::Unavailable => "Service unavailable",
+            Kind::Busy => "Busy: retry shortly",
+            Kind::Timeout => "The request took too long: retry shortly",
         }
     }
 }

@@ -17,6 +17,8 @@
 //!   [`http::Kind`]) and the one request-tracking middleware ([`http::track`]);
 //! - [`openapi`]: the router builder that documents every route ([`openapi::Documented`]),
 //!   the problem+json schema in OpenAPI documents, the operation list tests compare;
+//! - [`secrets`]: the start-up check that refuses missing, published or short secrets
+//!   outside development mode;
 //! - [`wakeup`]: LISTEN/NOTIFY wake-ups (commits → relay, relay → projectors), so an
 //!   idle store does not poll.
 
@@ -24,6 +26,7 @@ pub mod event_store;
 pub mod http;
 pub mod locks;
 pub mod openapi;
+pub mod secrets;
 pub mod telemetry;
 pub mod wakeup;
 

@@ -11,6 +11,18 @@
 
 use sqlx::{Connection, PgConnection, PgPool};
 
+/// Settings for a lock connection that must not outlive its holder's health (a direct
+/// connection: PgBouncer would drop them). The server-side TCP keepalives make PostgreSQL
+/// notice a holder that vanished from the network within about 10 + 3 × 5 s and end its
+/// session, which frees the lock; the statement timeout bounds a check on a hung backend.
+/// (sqlx exposes no client-side keepalive: callers bound their own waits.)
+pub const LIVENESS_SETTINGS: [(&str, &str); 4] = [
+    ("statement_timeout", "2000"),
+    ("tcp_keepalives_idle", "10"),
+    ("tcp_keepalives_interval", "5"),
+    ("tcp_keepalives_count", "3"),
+];
+
 /// How a program reaches PostgreSQL for a lock connection.
 #[derive(Clone)]
 pub enum LockTarget {
@@ -33,6 +45,13 @@ impl LockTarget {
             LockTarget::Url(url) => url.parse(),
             LockTarget::Options(options) => Ok((**options).clone()),
         }
+    }
+
+    /// The same target with these server settings on every connection it opens (e.g.
+    /// [`LIVENESS_SETTINGS`]).
+    pub fn with_settings(&self, settings: &[(&str, &str)]) -> sqlx::Result<Self> {
+        let options = self.options()?.options(settings.iter().copied());
+        Ok(LockTarget::Options(Box::new(options)))
     }
 
     /// A fresh connection of its own (never a pooled one).

@@ -52,6 +52,7 @@ pub struct SetQuantity {
         (status = 404, description = "not-found: no such product"),
         (status = 409, description = "conflict: discontinued, not enough stock, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; quantity 1 to `MAX_LINE_QUANTITY` (10 by default), and the line may not grow beyond it"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]
@@ -98,6 +99,7 @@ pub async fn add(
         (status = 404, description = "not-found: the product is not in the cart"),
         (status = 409, description = "conflict: not enough stock, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; quantity 0 to `MAX_LINE_QUANTITY` (10 by default)"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]
@@ -138,6 +140,7 @@ pub async fn set_quantity(
         (status = 404, description = "not-found: the product is not in the cart"),
         (status = 409, description = "conflict: a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]
@@ -163,6 +166,7 @@ pub async fn remove(
         (status = 401, description = "unauthorized: no, a bad or an expired session token"),
         (status = 409, description = "conflict: a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]

@@ -66,6 +66,7 @@ fn check_slug(p: &mut Problems, slug: &str) {
         (status = 404, description = "not-found: no such parent category"),
         (status = 409, description = "conflict: the slug is taken, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; name 1-200 characters, slug 1-100 of a-z 0-9 - and not `all`"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -106,6 +107,7 @@ pub async fn create(
         (status = 404, description = "not-found: no such category"),
         (status = 409, description = "conflict: a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; a patch without `name` changes nothing"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(category_id = %id))]

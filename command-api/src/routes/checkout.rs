@@ -32,6 +32,7 @@ pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
         (status = 401, description = "unauthorized: no, a bad or an expired session token"),
         (status = 409, description = "conflict: the session already holds `MAX_OPEN_ORDERS_PER_SESSION` (3 by default) unpaid orders, a product is discontinued or short of stock (with `errors` per product), or a stale If-Match"),
         (status = 422, description = "rejected: the cart is empty, an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; the Idempotency-Key header is required here"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(session_id = %session_id))]

@@ -35,6 +35,7 @@ pub(super) fn routes(d: Documented<AppState>) -> Documented<AppState> {
         (status = 404, description = "not-found: no such order, or another session's"),
         (status = 409, description = "conflict: the order is not `placed` (paid, shipped, cancelled or expired), or a stale If-Match"),
         (status = 422, description = "rejected: a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id = %id))]
@@ -70,6 +71,7 @@ pub async fn pay(
         (status = 404, description = "not-found: no such order, or another session's"),
         (status = 409, description = "conflict: the order is shipped, expired or already cancelled, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id = %id))]
@@ -96,6 +98,7 @@ pub async fn cancel(
         (status = 404, description = "not-found: no such order"),
         (status = 409, description = "conflict: the order is not paid (only the provider's confirmed payment makes it paid), or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(order_id = %id))]

@@ -85,6 +85,7 @@ pub struct WebhookData {
         (status = 409, description = "conflict: money for an order that is cancelled or expired (to refund)"),
         (status = 413, description = "payload-too-large: the body is over the limit"),
         (status = 422, description = "rejected: an invalid or unknown field, an unknown event type, or an intent, amount or currency that is not the order's"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all)]

@@ -92,6 +92,7 @@ fn check_attributes(p: &mut Problems, attributes: &Option<Value>) {
         (status = 404, description = "not-found: no such category"),
         (status = 409, description = "conflict: the SKU or the slug is taken, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -155,6 +156,7 @@ pub async fn create(
         (status = 404, description = "not-found: no such product or category"),
         (status = 409, description = "conflict: the product is discontinued, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -217,6 +219,7 @@ pub async fn update(
         (status = 404, description = "not-found: no such product"),
         (status = 409, description = "conflict: already discontinued, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]
@@ -248,6 +251,7 @@ pub async fn discontinue(
         (status = 404, description = "not-found: no such product"),
         (status = 409, description = "conflict: the stock would go below 0 or above the maximum, or a stale If-Match"),
         (status = 422, description = "rejected: an invalid field, an unknown field, a reused Idempotency-Key or a malformed header; `delta` non-zero"),
+        (status = 503, description = "busy or timeout: the database could not take the command in time (a lock wait, a full pool, a slow statement) or it ran over REQUEST_TIMEOUT_MS; nothing was recorded (Retry-After: 1)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(product_id = %id))]

@@ -25,6 +25,7 @@ use command_api::AppState;
 use vitrine_contract::payment::{FakeProvider, SignedCallback, WebhookKind, SIGNATURE_HEADER};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const SESSION_SECRET: &str = "test-session-secret";
 pub const WEBHOOK_SECRET: &str = "test-payment-webhook-secret-0123456789";
 
 /// One HTTP answer: status, headers, JSON body (`Value::Null` when not JSON) and the
@@ -137,6 +138,32 @@ impl Drop for TestApp {
     }
 }
 
+/// Serves command-api on `pool` with `config` on a free port (commits waking `relay`
+/// when there is one): its address, state and task.
+async fn serve(
+    pool: &PgPool,
+    config: &Config,
+    relay: Option<&RelayHandle>,
+) -> (SocketAddr, AppState, JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a free port");
+    let addr = listener.local_addr().expect("local addr");
+    let mut state = AppState::new(
+        pool.clone(),
+        config.clone(),
+        vitrine_runtime::telemetry::install_metrics(),
+    );
+    if let Some(relay) = relay {
+        state = state.with_relay(relay);
+    }
+    let router = command_api::app(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (addr, state, server)
+}
+
 impl TestApp {
     /// Fresh database and topic (`KAFKA_PARTITIONS` partitions, default 6), relay running.
     pub async fn spawn() -> Self {
@@ -173,7 +200,8 @@ impl TestApp {
             format!("vitrine-test-{}", Uuid::now_v7().simple())
         };
         config.database_url = url;
-        config.admin_token = vitrine_contract::secret::Secret::new(ADMIN_TOKEN);
+        config.admin_token = Some(vitrine_contract::secret::Secret::new(ADMIN_TOKEN));
+        config.session_secret = Some(vitrine_contract::secret::Secret::new(SESSION_SECRET));
         config.orders.payment_webhook_secret =
             Some(vitrine_contract::secret::Secret::new(WEBHOOK_SECRET));
         config.orders.order_deadline_poll_ms = 50;
@@ -182,23 +210,8 @@ impl TestApp {
         config.listen_addr = "127.0.0.1:0".into();
         configure(&mut config);
         config.orders.check().expect("a usable test configuration");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a free port");
-        let addr = listener.local_addr().expect("local addr");
         let relay = relay.then(|| Relay::spawn(config.relay.clone(), pool.clone()));
-        let mut state = AppState::new(
-            pool.clone(),
-            config.clone(),
-            vitrine_runtime::telemetry::install_metrics(),
-        );
-        if let Some(relay) = &relay {
-            state = state.with_relay(relay);
-        }
-        let router = command_api::app(state.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let (addr, state, server) = serve(&pool, &config, relay.as_ref()).await;
         let deadlines = command_api::deadlines::spawn(state.clone());
         Self {
             addr,
@@ -222,6 +235,16 @@ impl TestApp {
         if let Some(relay) = &self.relay {
             relay.abort();
         }
+    }
+
+    /// Stops serving and serves the same database again on a new port with `change`
+    /// applied to the configuration: a restart with another configuration.
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut Config)) {
+        self.server.abort();
+        change(&mut self.config);
+        let (addr, state, server) = serve(&self.pool, &self.config, self.relay.as_ref()).await;
+        (self.addr, self.base_url, self.state, self.server) =
+            (addr, format!("http://{addr}"), state, server);
     }
 
     /// Another relay on this app's database (a standby when one already leads).

@@ -23,7 +23,7 @@ fn assert_recorded(r: &Reply, status: StatusCode, stream_prefix: &str, version: 
     assert_eq!(r.header("x-stream-version"), format!("{stream}:{version}"));
 }
 
-fn assert_problem(r: &Reply, status: StatusCode, field: Option<&str>) {
+pub(crate) fn assert_problem(r: &Reply, status: StatusCode, field: Option<&str>) {
     assert_eq!(r.status, status, "{:?}", r.body);
     assert_eq!(r.header("content-type"), "application/problem+json");
     assert_eq!(r.body["status"], json!(status.as_u16()));

@@ -17,7 +17,7 @@ use uuid::Uuid;
 #[path = "../../../command-api/tests/api/helpers.rs"]
 mod command_helpers;
 
-pub use command_helpers::{Call, Reply};
+pub use command_helpers::{Call, Reply, ADMIN_TOKEN};
 
 /// The real command-api on a fresh database and a topic of its own, served on
 /// 127.0.0.1:0 with its relay running (`CommandApi::spawn`).

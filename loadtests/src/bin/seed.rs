@@ -37,13 +37,8 @@ struct Args {
         default_value = "http://127.0.0.1:8080"
     )]
     query_url: String,
-    /// The admin token catalog writes need.
-    #[arg(
-        long,
-        env = "ADMIN_TOKEN",
-        default_value = "dev-admin-token",
-        hide_env_values = true
-    )]
+    /// The admin token catalog writes need (the store's: `~/.vitrine/store.env`).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     admin_token: String,
     /// How many products.
     #[arg(long, default_value_t = 1000)]

@@ -2,7 +2,7 @@
 //! with one PUBLISH of their keys per batch, and key scans.
 
 use redis::aio::ConnectionLike;
-use vitrine_contract::read_model::{RedisKeys, FENCED_SET_LUA};
+use vitrine_contract::read_model::{redis_ttl_secs, RedisKeys, FENCED_SET_LUA};
 
 use super::documents::DocWrite;
 
@@ -48,7 +48,8 @@ pub async fn write_redis_docs<C: ConnectionLike>(
             .arg(1)
             .arg(keys.key(&d.key))
             .arg(d.rev)
-            .arg(d.doc.as_deref().unwrap_or(""));
+            .arg(d.doc.as_deref().unwrap_or(""))
+            .arg(redis_ttl_secs(&d.key));
     }
     let joined: Vec<&str> = docs.iter().map(|d| d.key.as_str()).collect();
     pipe.cmd("PUBLISH")

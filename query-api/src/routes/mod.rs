@@ -45,10 +45,16 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split()
 }
 
-pub fn router() -> Router<AppState> {
+/// Every route, each request bounded by `timeout` (503 past it) and counted.
+pub fn router(timeout: std::time::Duration) -> Router<AppState> {
     documented()
         .0
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                http::deadline(timeout, request, next)
+            },
+        ))
         .layer(axum::middleware::from_fn(http::record_lookups))
         .layer(axum::middleware::from_fn(vitrine_runtime::http::track))
 }

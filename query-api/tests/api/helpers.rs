@@ -35,7 +35,7 @@ pub fn config(db: &TestDb, prefix: &str) -> Config {
     config.db_pool_max = 4;
     config.redis_url = vitrine_testkit::redis_url();
     config.redis_prefix = prefix.to_owned();
-    config.session_secret = Secret::new(SECRET);
+    config.session_secret = Some(Secret::new(SECRET));
     config.min_version_wait_ms = 2000;
     config
 }

@@ -1,6 +1,6 @@
 //! query-api's integration tests, one binary: reads on hits and misses ([`reads`]),
 //! `min_version` ([`read_your_writes`]), degraded modes ([`degraded`]) and instances
-//! behind nginx ([`nginx`]), on the [`helpers::TestApp`] with a stand-in projector.
+//! behind nginx ([`nginx`]), abuse from outside ([`security`]), on the [`helpers::TestApp`] with a stand-in projector.
 //! Tests that need command-api or the projector live in the `e2e` crate.
 
 mod degraded;
@@ -8,3 +8,4 @@ mod helpers;
 mod nginx;
 mod read_your_writes;
 mod reads;
+mod security;

@@ -25,6 +25,7 @@ fn instance(db_url: &str, prefix: &str, port: u16) -> Child {
         .env("REDIS_URL", vitrine_testkit::redis_url())
         .env("REDIS_PREFIX", prefix)
         .env("SESSION_SECRET", SECRET)
+        .env("VITRINE_DEV_MODE", "1")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
