@@ -114,7 +114,7 @@ pub struct OrderConfig {
     #[arg(long, env = "ORDER_PAYMENT_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
     pub order_payment_timeout: Duration,
     /// How often each instance looks for orders past their deadline, in milliseconds.
-    #[arg(long, env = "ORDER_DEADLINE_POLL_MS", default_value_t = 1000)]
+    #[arg(long, env = "ORDER_DEADLINE_POLL_MS", default_value_t = 5000)]
     pub order_deadline_poll_ms: u64,
     /// Unpaid orders one session may hold at once; a checkout beyond it is a 409.
     #[arg(long, env = "MAX_OPEN_ORDERS_PER_SESSION", default_value_t = 3,

@@ -187,13 +187,6 @@ pub async fn ensure_topic(config: &RelayConfig) -> anyhow::Result<()> {
 }
 
 async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>, wake: Arc<Notify>) {
-    let mut producer = match producer(&config) {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "relay: cannot create the Kafka producer; not relaying");
-            return;
-        }
-    };
     metrics::gauge!("vitrine_relay_is_leader").set(0.0);
     // A standby keeps its connection between attempts (a new backend every second
     // would cost the idle store more than the attempt itself).
@@ -216,7 +209,14 @@ async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>, wake: A
                             None
                         }
                     };
-                let reason = lead(&config, &pool, &mut lock_conn, &mut producer, &wake).await;
+                // Only the leader holds a producer: its polling thread costs an idle
+                // standby about 1 % of a core.
+                let reason = match producer(&config) {
+                    Ok(mut producer) => {
+                        lead(&config, &pool, &mut lock_conn, &mut producer, &wake).await
+                    }
+                    Err(e) => anyhow::anyhow!("cannot create the Kafka producer: {e}"),
+                };
                 drop(listener);
                 leader.store(false, Ordering::SeqCst);
                 metrics::gauge!("vitrine_relay_is_leader").set(0.0);
