@@ -78,19 +78,17 @@ bg_pids+=("$goose_pid")
 
 products=$(curl -sf "$base/api/v1/products/" | jq -r '.. | objects | select(has("id") and has("price_cents")) | .id' | head -20 | tr '\n' ' ')
 [ -n "$products" ] || { echo "chaos: no products at $base/api/v1/products/" >&2; exit 1; }
-writer() { # index: adds to its own cart until $work/stop exists; logs failures with a time
+. "$(dirname "${BASH_SOURCE[0]}")/cart-write.sh"
+writer() { # index: writes to its own cart until $work/stop exists; logs failures with a time
   local i=$1 session token n=0 ok=0 key product code rc try
   local -a ids=($products)
   read -r session token < <(curl -sf -X POST "$base/api/v1/sessions/" | jq -r '"\(.session_id) \(.token)"')
   while [ ! -e "$work/stop" ]; do
     key="chaos-$$-$i-$n"
-    product=${ids[$((n % ${#ids[@]}))]}
     code=000
     for try in 1 2 3 4 5 6 7 8 9 10; do
       rc=0
-      code=$(curl -s -o /dev/null -w '%{http_code}' -m 15 -X POST "$base/api/v1/cart/" \
-        -H "Authorization: Bearer $token" -H "Idempotency-Key: $key" -H 'Content-Type: application/json' \
-        -d "{\"product_id\":\"$product\",\"quantity\":1}") || rc=$?
+      code=$(cart_write "$base" "$token" "$key" "$n" 15 "${ids[@]}") || rc=$?
       # no answer at all (reset, refused): the client retries with the same key
       [ "$rc" -eq 0 ] && break
       sleep 0.5

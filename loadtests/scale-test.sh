@@ -106,19 +106,17 @@ record "query-api 2->6->2 under wrk -t2 -c32 (reads)" "$reqs requests, $non2xx n
 products=$(curl -sf "$base/api/v1/products/?limit=20" | jq -r '.. | objects | select(has("id") and has("price_cents")) | .id' | head -20 | tr '\n' ' ')
 [ -n "$products" ] || products=$(curl -sf "$base/api/v1/products/" | jq -r '.. | objects | .id? // empty' | head -20 | tr '\n' ' ')
 [ -n "$products" ] || { echo "scale-test: no product ids from $base/api/v1/products/" >&2; exit 1; }
-writer() { # index: adds to its own cart until $work/stop exists
+. "$(dirname "${BASH_SOURCE[0]}")/cart-write.sh"
+writer() { # index: writes to its own cart until $work/stop exists
   local i=$1 session token n=0 ok=0 bad=0 retries=0 key product code rc try
   local -a ids=($products)
   read -r session token < <(curl -sf -X POST "$base/api/v1/sessions/" | jq -r '"\(.session_id) \(.token)"')
   while [ ! -e "$work/stop" ]; do
     key="scale-test-$$-$i-$n"
-    product=${ids[$((n % ${#ids[@]}))]}
     code=000
     for try in 1 2 3 4 5; do
       rc=0
-      code=$(curl -s -o /dev/null -w '%{http_code}' -m 20 -X POST "$base/api/v1/cart/" \
-        -H "Authorization: Bearer $token" -H "Idempotency-Key: $key" -H 'Content-Type: application/json' \
-        -d "{\"product_id\":\"$product\",\"quantity\":1}") || rc=$?
+      code=$(cart_write "$base" "$token" "$key" "$n" 20 "${ids[@]}") || rc=$?
       [ "$rc" -eq 0 ] && break
       retries=$((retries + 1))   # no answer (reset, refused, timeout): the same key again
       echo "writer $i: curl exit $rc on key $key, retrying" >>"$work/writer-errors"
