@@ -48,6 +48,69 @@ struct Args {
     fail_on_error: bool,
     #[arg(long, default_value_os_t = loadtests::default_reports_dir())]
     reports_dir: PathBuf,
+    /// PostgreSQL server (`postgres://user@host:port`, no database) for the pgbench
+    /// reference; none: no reference.
+    #[arg(long)]
+    pgbench_server: Option<String>,
+}
+
+/// The scratch database of the pgbench reference.
+const PGBENCH_DB: &str = "vitrine_pgbench";
+
+/// Creates and initialises the scratch database once (scale 10: 1,000,000 accounts).
+async fn pgbench_init(server: &str) -> Result<String> {
+    let server = server.trim_end_matches('/');
+    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(PGBENCH_DB)
+            .fetch_one(&admin)
+            .await?;
+    let url = format!("{server}/{PGBENCH_DB}");
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE {PGBENCH_DB}"))
+            .execute(&admin)
+            .await?;
+        let status = tokio::process::Command::new("pgbench")
+            .args(["-i", "-q", "-s", "10", &url])
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("pgbench -i failed ({status})");
+        }
+    }
+    Ok(url)
+}
+
+/// One `pgbench -N` run: its tps (without initial connection time).
+async fn pgbench_run(url: &str, clients: usize, seconds: u64) -> Result<f64> {
+    let out = tokio::process::Command::new("pgbench")
+        .args([
+            "-n",
+            "-N",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            url,
+        ])
+        .output()
+        .await?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("tps = ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no tps in pgbench's output: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
 }
 
 #[derive(Default)]
@@ -81,6 +144,11 @@ struct Report {
     median_checkout_p50_ms: f64,
     median_checkout_p99_ms: f64,
     errors: usize,
+    /// `pgbench -N` tps after each run (with `--pgbench-server`).
+    pgbench_tps: Vec<f64>,
+    median_pgbench_tps: Option<f64>,
+    /// Median commands/s over median pgbench tps.
+    ratio_to_pgbench: Option<f64>,
 }
 
 async fn shopper(
@@ -207,6 +275,11 @@ async fn main() -> Result<()> {
         args.command_url,
         products.len()
     );
+    let pgbench = match &args.pgbench_server {
+        Some(server) => Some(pgbench_init(server).await?),
+        None => None,
+    };
+    let mut pgbench_tps = Vec::new();
     let mut runs = Vec::new();
     for run in 0..args.repeat.max(1) {
         let r = run_once(&args, &api, &products, run).await;
@@ -227,14 +300,21 @@ async fn main() -> Result<()> {
         }
         runs.push(r);
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Some(url) = &pgbench {
+            let tps = pgbench_run(url, args.shoppers, args.seconds).await?;
+            println!("command-bench: run {}: pgbench -N {tps:.0} tps", run + 1);
+            pgbench_tps.push(tps);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
+    let median_pgbench_tps = median(&pgbench_tps).map(|t| round(t, 1));
     let med = |f: &dyn Fn(&RunResult) -> f64| {
         round(
             median(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0.0),
             3,
         )
     };
-    let report = Report {
+    let mut report = Report {
         recorded_at: chrono::Utc::now().to_rfc3339(),
         command_url: args.command_url.clone(),
         shoppers: args.shoppers,
@@ -246,8 +326,15 @@ async fn main() -> Result<()> {
         median_checkout_p50_ms: med(&|r| r.checkout.p50_ms),
         median_checkout_p99_ms: med(&|r| r.checkout.p99_ms),
         errors: runs.iter().map(|r| r.errors).sum(),
+        ratio_to_pgbench: None,
+        median_pgbench_tps,
+        pgbench_tps,
         runs,
     };
+    report.ratio_to_pgbench = report
+        .median_pgbench_tps
+        .filter(|t| *t > 0.0)
+        .map(|t| round(report.median_commands_per_s / t, 3));
     println!(
         "\n| command-api ({} shoppers, {} runs × {} s, medians) | value |\n|---|---:|\n\
          | commands/s | {:.0} |\n| add to cart p50 / p99 ms | {:.2} / {:.2} |\n\
@@ -262,6 +349,12 @@ async fn main() -> Result<()> {
         report.median_checkout_p99_ms,
         report.errors
     );
+    if let (Some(tps), Some(ratio)) = (report.median_pgbench_tps, report.ratio_to_pgbench) {
+        println!(
+            "| pgbench -N, {} clients, same server (tps) | {tps:.0} |\n| commands/s ÷ pgbench tps | {ratio:.2} |",
+            report.shoppers
+        );
+    }
     let path = args
         .reports_dir
         .join(format!("command-bench-{}.json", loadtests::file_stamp()));
