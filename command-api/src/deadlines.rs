@@ -50,8 +50,7 @@ pub enum Outcome {
 /// Claims one due deadline and acts on it in one transaction; `None`: none is due (or
 /// every due one is held by someone else right now).
 pub async fn expire_one(app: &AppState) -> Result<Option<Outcome>, ApiError> {
-    let mut tx = app.pool.begin().await?;
-    crate::pipeline::limit(&mut tx, &app.config.limits).await?;
+    let mut tx = crate::pipeline::begin(app).await?;
     let due: Option<Uuid> = sqlx::query_scalar(
         "SELECT d.order_id FROM order_deadlines d JOIN orders o ON o.id = d.order_id
          WHERE d.due_at <= now()

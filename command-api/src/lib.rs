@@ -90,7 +90,7 @@ impl AppState {
 }
 
 /// The pool command-api works with. Its statement, lock and idle-in-transaction limits
-/// are set per transaction ([`pipeline::limit`]), not here: behind PgBouncer a
+/// are set per transaction ([`pipeline::begin`]), not here: behind PgBouncer a
 /// connection-level setting would not stick (see [`config::Limits`]).
 pub async fn connect(config: &Config) -> anyhow::Result<PgPool> {
     Ok(PgPoolOptions::new()

@@ -158,8 +158,7 @@ pub async fn execute<A: Aggregate>(
     context: Context,
     request: A::Request,
 ) -> Result<CommandOk, ApiError> {
-    let mut tx = app.pool.begin().await?;
-    limit(&mut tx, &app.config.limits).await?;
+    let mut tx = begin(app).await?;
     let (answer, appends) = execute_in::<A>(&mut tx, context, request).await?;
     tx.commit().await?;
     if let Some(appends) = appends {
@@ -215,24 +214,21 @@ pub async fn execute_in<A: Aggregate>(
     Ok((answer, Some(appends)))
 }
 
-/// Bounds the transaction's lock waits, statements and idle pauses (`SET LOCAL`, one
-/// round trip): past a limit PostgreSQL cancels, the transaction rolls back and the
-/// client gets 503 with `Retry-After` ([`ApiError::Busy`]) instead of a pool tied up.
-pub async fn limit(
-    conn: &mut PgConnection,
-    limits: &crate::config::Limits,
-) -> Result<(), ApiError> {
-    sqlx::query(
-        "SELECT set_config('lock_timeout', $1, true),
-                set_config('statement_timeout', $2, true),
-                set_config('idle_in_transaction_session_timeout', $3, true)",
-    )
-    .bind(limits.db_lock_timeout_ms.to_string())
-    .bind(limits.db_statement_timeout_ms.to_string())
-    .bind(limits.db_idle_in_transaction_timeout_ms.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
+/// Begins a command's transaction with its lock waits, statements and idle pauses
+/// bounded (`SET LOCAL`), all in the one round trip of `BEGIN` (a simple query carries
+/// several statements): past a limit PostgreSQL cancels, the transaction rolls back and
+/// the client gets 503 with `Retry-After` ([`ApiError::Busy`]) instead of a pool tied up.
+pub async fn begin(app: &AppState) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ApiError> {
+    let limits = &app.config.limits;
+    // integers only: nothing from outside reaches this text
+    let statement = format!(
+        "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; \
+         SET LOCAL idle_in_transaction_session_timeout = {}",
+        limits.db_lock_timeout_ms,
+        limits.db_statement_timeout_ms,
+        limits.db_idle_in_transaction_timeout_ms
+    );
+    Ok(app.pool.begin_with(statement).await?)
 }
 
 /// Groups events by their stream, streams in order of first appearance (positions follow
