@@ -8,7 +8,7 @@
 #   3. command-api 2 -> 4 -> 2, then kill -9 of one command-api instance (its supervisor
 #      restarts it), while writers add to carts through nginx, each add with its own
 #      Idempotency-Key (a transport error is retried with the same key): 0 non-2xx answers,
-#      and PostgreSQL holds exactly one event per acknowledged add (nothing written twice,
+#      and PostgreSQL holds exactly one event per acknowledged cart write (nothing written twice,
 #      nothing acknowledged and lost).
 # Prints one table and exits non-zero on any breach. Brings the store down at the end
 # unless SCALE_TEST_KEEP_UP=1.
@@ -156,18 +156,18 @@ for i in $(seq 1 "$WRITERS"); do wait_for 60 test -e "$work/writer-$i" || { echo
 total_ok=0 total_bad=0 total_retries=0 mismatches=""
 for i in $(seq 1 "$WRITERS"); do
   read -r session ok bad retries <"$work/writer-$i"
-  events=$(psql -X -At "$DATABASE_DIRECT_URL" -c "SELECT count(*) FROM events WHERE stream_id = 'cart-$session' AND event_type = 'cart_item_added'")
+  events=$(psql -X -At "$DATABASE_DIRECT_URL" -c "SELECT count(*) FROM events WHERE stream_id = 'cart-$session' AND event_type IN ('cart_item_added', 'cart_item_removed')")
   [ "$events" -eq "$ok" ] || mismatches="$mismatches writer $i: $ok acknowledged, $events events;"
   total_ok=$((total_ok + ok)) total_bad=$((total_bad + bad)) total_retries=$((total_retries + retries))
 done
 [ -s "$work/writer-errors" ] && sed 's/^/    | /' "$work/writer-errors" | head -20
 verdict=FAIL
 [ "$total_bad" -eq 0 ] && [ -z "$mismatches" ] && [ "$total_ok" -gt 0 ] && [ "$(instance_count command-api)" -eq 2 ] && verdict=ok
-record "command-api 2->4->2 + kill -9, writes in flight" "$total_ok adds acknowledged, $total_bad non-2xx, $total_retries client retries" "$verdict"
+record "command-api 2->4->2 + kill -9, writes in flight" "$total_ok cart writes acknowledged, $total_bad non-2xx, $total_retries client retries" "$verdict"
 if [ -z "$mismatches" ]; then
-  record "events in PostgreSQL per acknowledged add" "exactly one each ($total_ok events)" ok
+  record "events in PostgreSQL per acknowledged cart write" "exactly one each ($total_ok events)" ok
 else
-  record "events in PostgreSQL per acknowledged add" "$mismatches" FAIL
+  record "events in PostgreSQL per acknowledged cart write" "$mismatches" FAIL
 fi
 
 echo
