@@ -209,8 +209,8 @@ async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>, wake: A
                             None
                         }
                     };
-                // Only the leader holds a producer: its polling thread costs an idle
-                // standby about 1 % of a core.
+                // Only the leader holds a producer: its polling thread was the busiest
+                // thread of an idle standby (docs/performance.md, "Idle").
                 let reason = match producer(&config) {
                     Ok(mut producer) => {
                         lead(&config, &pool, &mut lock_conn, &mut producer, &wake).await

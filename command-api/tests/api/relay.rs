@@ -94,6 +94,19 @@ async fn traffic(app: &TestApp, shoppers: usize) {
     assert_eq!(r.status, StatusCode::OK);
 }
 
+/// Everything committed to the app's database reached its topic (through the app's broker).
+async fn assert_topic_holds_every_commit_in_order(app: &TestApp) {
+    let committed = committed(app).await;
+    let consumed = consume(
+        &app.config.relay.kafka_brokers,
+        &app.topic,
+        app.config.relay.kafka_partitions,
+        committed.len(),
+    )
+    .await;
+    assert_all_delivered_in_order(&consumed, &committed);
+}
+
 /// At least once, and per stream the first deliveries come in version order 1, 2, 3 ….
 fn assert_all_delivered_in_order(consumed: &[RecordedEvent], committed: &[(i64, String, i64)]) {
     let mut seen = HashSet::new();
@@ -321,15 +334,7 @@ async fn a_standby_takes_over_when_the_leader_dies_and_nothing_is_lost() {
         app.wait_outbox_empty(Duration::from_secs(20)).await,
         "the new leader drained the outbox"
     );
-    let committed = committed(&app).await;
-    let consumed = consume(
-        &app.config.relay.kafka_brokers,
-        &app.topic,
-        app.config.relay.kafka_partitions,
-        committed.len(),
-    )
-    .await;
-    assert_all_delivered_in_order(&consumed, &committed);
+    assert_topic_holds_every_commit_in_order(&app).await;
 }
 
 /// Waits until a backend of this app's database is listening on `channel` (its last
@@ -396,13 +401,5 @@ async fn a_commit_on_another_instance_wakes_the_leader_through_postgresql() {
             "the leader was woken by the other instance's notice"
         );
     }
-    let committed = committed(&app).await;
-    let consumed = consume(
-        &app.config.relay.kafka_brokers,
-        &app.topic,
-        app.config.relay.kafka_partitions,
-        committed.len(),
-    )
-    .await;
-    assert_all_delivered_in_order(&consumed, &committed);
+    assert_topic_holds_every_commit_in_order(&app).await;
 }
