@@ -47,4 +47,9 @@ if [ ! -x "$TANSU_BIN" ]; then
 fi
 
 bash "$here/pgbouncer/install.sh"
+# Each part of the store that needs more (Prometheus, Chromium, ...) installs it from its
+# own file, in name order, with the same check-first rule.
+for part in "$here"/install.d/*.sh; do
+  [ -e "$part" ] && bash "$part"
+done
 echo "install: everything is present"

@@ -141,6 +141,13 @@ front_apply
 "$BIN/seed" --command-url "http://127.0.0.1:$NGINX_PORT" --query-url "http://127.0.0.1:$NGINX_PORT" ||
   fail "seeding the demo catalog"
 
+# What runs beside the programs (monitoring, static assets, cache warming, ...): one file
+# each, in name order, with the store's environment set.
+for part in "$here"/up.d/*.sh; do
+  [ -e "$part" ] || continue
+  bash "$part" || fail "$(basename "$part")"
+done
+
 cat <<INFO
 
 Vitrine is up (read back from what runs):
