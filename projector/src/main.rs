@@ -56,9 +56,10 @@ enum Command {
         /// the live projector switches over.
         #[arg(long, default_value_t = 5)]
         handoff_seconds: u64,
-        /// Events per history page.
-        #[arg(long, default_value_t = 20_000)]
-        page: i64,
+        /// Events folded and written at once: peak memory grows with this (and with the
+        /// catalog), not with the length of history.
+        #[arg(long, default_value_t = projector::history::PART_EVENTS)]
+        part_events: usize,
         /// Flip without comparing the new version with a fresh fold first.
         #[arg(long)]
         no_gate: bool,
@@ -271,7 +272,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             grace_seconds,
             keep_old,
             handoff_seconds,
-            page,
+            part_events,
             no_gate,
         } => {
             let (pool, _) = store(&config).await?;
@@ -285,7 +286,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             );
             vitrine_runtime::migrate(&pool, config.database_direct_url.as_deref()).await?;
             let options = projector::rebuild::Options {
-                page,
+                part_events,
                 handoff: std::time::Duration::from_secs(handoff_seconds),
                 grace: (!keep_old).then(|| std::time::Duration::from_secs(grace_seconds)),
                 gate: !no_gate,
