@@ -21,9 +21,9 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import selenium, boto3, moto, flask_cors' >/dev/null 2>&1; then
+if ! python3 -c 'import selenium, boto3, moto, flask_cors, yaml' >/dev/null 2>&1; then
   echo "install: Python selenium, boto3, moto[server]"
-  python3 -m pip install -q 'selenium>=4.20' 'boto3>=1.34' 'moto[server]>=5'
+  python3 -m pip install -q 'selenium>=4.20' 'boto3>=1.34' 'moto[server]>=5' 'pyyaml>=6'
 fi
 
 # The static assets: built on every install (cheap; unchanged files keep their names).
