@@ -26,6 +26,8 @@ def store_env() -> dict:
 
 
 def base_url() -> str:
+    if os.environ.get("VITRINE_URL"):
+        return os.environ["VITRINE_URL"].rstrip("/")
     port = os.environ.get("NGINX_PORT") or store_env().get("NGINX_PORT", "8080")
     return f"http://127.0.0.1:{port}"
 
