@@ -9,10 +9,17 @@
 #   cors.conf      which other origins may call the API from a browser:
 #                  VITRINE_CORS_ORIGINS="https://shop.example https://m.shop.example"
 #                  (space-separated, exact scheme://host[:port]); empty: same origin only
-# usage: edge-includes.sh DIR
+# It also makes EDGE_DIR's site, run (the static origin's socket) and cache directories;
+# run as root, nginx's workers are nobody: the cache is theirs.
+# usage: EDGE_DIR=... edge-includes.sh DIR
 set -eu
 dir=$1
-mkdir -p "$dir"
+mkdir -p "$dir" "$EDGE_DIR/site" "$EDGE_DIR/run" "$EDGE_DIR/cache"
+chmod 755 "$EDGE_DIR" "$EDGE_DIR/site" "$EDGE_DIR/run"
+if [ "$(id -u)" = 0 ]; then chown -R nobody "$EDGE_DIR/cache"; fi
+# A socket left by an nginx that was killed: nginx would not bind it again.
+sock="$EDGE_DIR/run/static-origin.sock"
+if [ -S "$sock" ] && ! ss -xl 2>/dev/null | grep -qF "$sock"; then rm -f "$sock"; fi
 brotli_so=${NGINX_BROTLI_MODULE:-/usr/lib/nginx/modules/ngx_http_brotli_filter_module.so}
 types='text/css application/javascript image/svg+xml application/json text/plain'
 
