@@ -42,7 +42,7 @@ class Pools(http.server.BaseHTTPRequestHandler):
         body = json.dumps({"path": self.path}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Cache-Control", "public, max-age=0, s-maxage=2, stale-while-revalidate=2")
+        self.send_header("Cache-Control", "public, max-age=0, s-maxage=2, stale-while-revalidate=1")
         self.send_header("ETag", '"v1-1"')
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -19,12 +19,13 @@ pub static X_MIN_VERSION: HeaderName = HeaderName::from_static("x-min-version");
 
 /// How long a shared cache (the front door's edge cache, a CDN) may serve a catalog
 /// document without asking again (`s-maxage`), and how long past that it may still serve
-/// it while one request revalidates it (`stale-while-revalidate`). Their sum is the edge's
-/// freshness bound (docs/caching.md): a price or stock change reaches every shopper
-/// within 4 s plus the projection's lag. Browsers keep nothing without asking
-/// (`max-age=0`): they revalidate with the ETag, a 304 from the edge.
+/// it while one request revalidates it (`stale-while-revalidate`). Their sum, plus up to
+/// 1 s because nginx counts lifetimes in whole seconds, is the edge's freshness bound
+/// (docs/caching.md, ADR 8): a price or stock change reaches every shopper within 4 s
+/// plus the projection's lag. Browsers keep nothing without asking (`max-age=0`): they
+/// revalidate with the ETag, a 304 from the edge.
 pub const SHARED_MAX_AGE_SECS: u32 = 2;
-pub const STALE_WHILE_REVALIDATE_SECS: u32 = 2;
+pub const STALE_WHILE_REVALIDATE_SECS: u32 = 1;
 
 /// Who may cache an answer, and for how long.
 #[derive(Debug, Clone, Copy)]

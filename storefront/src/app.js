@@ -25,7 +25,8 @@
     }
     return el;
   }
-  function show(...nodes) { view.replaceChildren(...nodes); window.scrollTo(0, 0); }
+  // data-shown: the route the view shows now (tests wait for it after navigating)
+  function show(...nodes) { view.replaceChildren(...nodes); view.dataset.shown = location.hash || "#/"; window.scrollTo(0, 0); }
   function money(cents, currency) {
     try { return new Intl.NumberFormat("en-IE", { style: "currency", currency: currency || "EUR" }).format(cents / 100); }
     catch (_) { return (cents / 100).toFixed(2) + " " + currency; }

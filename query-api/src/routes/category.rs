@@ -21,8 +21,8 @@ pub const STALE_IF_ERROR: u32 = 300;
     summary = "The category tree",
     params(("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "the document", body = CategoryTree, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2, stale-if-error=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2, stale-if-error=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "the document", body = CategoryTree, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1, stale-if-error=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1, stale-if-error=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
     )
 )]

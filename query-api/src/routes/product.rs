@@ -23,8 +23,8 @@ pub const STALE_IF_ERROR: u32 = 0;
     summary = "A product",
     params(IdParam, MinVersion, ("X-Min-Version" = Option<i64>, Header, description = "the header form of min_version"), ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "the document", body = ProductDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "the document", body = ProductDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 400, description = "bad-parameter: min_version"),
         (status = 404, description = "not-found: no such product"),
         (status = 503, description = "not-yet: min_version not reached in time, or unavailable (Retry-After: 1)"),

@@ -24,8 +24,8 @@ pub const STALE_IF_ERROR: u32 = 0;
     summary = "Products bought together with this one",
     params(IdParam, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "up to 10 products (empty when none yet)", body = Recommendations, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "up to 10 products (empty when none yet)", body = Recommendations, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 404, description = "not-found: the id is not a UUID"),
         (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
     )

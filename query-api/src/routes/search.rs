@@ -23,8 +23,8 @@ pub const MAX_QUERY_CHARS: usize = 200;
     summary = "Full-text search",
     params(SearchParams, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "a page of results (the ETag changes with the catalog)", body = SearchPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=2"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "a page of results (the ETag changes with the catalog)", body = SearchPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 400, description = "bad-parameter: q (empty or too long) or page"),
         (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
     )
