@@ -79,6 +79,8 @@ def api_reads():
     check(second.header("X-Cache-Status") == "HIT", "the second read of a product is an edge hit")
     check(request("GET", BASE + path + "?min_version=1").header("X-Cache-Status") == "BYPASS",
           "a read with min_version goes past the edge")
+    check(request("GET", BASE + path, headers={"X-Vitrine-Edge": "bypass"}).header("X-Cache-Status") == "BYPASS",
+          "a load test on this machine can ask to go past the edge (X-Vitrine-Edge: bypass)")
     session = request("POST", BASE + "/api/v1/sessions/").json()
     cart = request("GET", BASE + "/api/v1/cart/", headers={"Authorization": "Bearer " + session["token"]})
     check(cart.header("Cache-Control") == "private, no-store" and cart.header("X-Cache-Status") == "BYPASS",
