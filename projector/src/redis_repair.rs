@@ -206,7 +206,11 @@ pub fn warm_rank(key: &str) -> (u8, u32) {
         return (0, 0);
     }
     if let Some(rest) = key.strip_prefix("products:") {
-        let page = rest.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(u32::MAX);
+        let page = rest
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(u32::MAX);
         return (1, page);
     }
     if key.starts_with("product:") {
@@ -251,11 +255,10 @@ pub async fn warm<C: ConnectionLike>(
     mut progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<u64> {
     let keys = RedisKeys::new(prefix, version);
-    let mut all: Vec<String> =
-        sqlx::query_scalar("SELECT key FROM rm_docs WHERE rm_version = $1")
-            .bind(version)
-            .fetch_all(pool)
-            .await?;
+    let mut all: Vec<String> = sqlx::query_scalar("SELECT key FROM rm_docs WHERE rm_version = $1")
+        .bind(version)
+        .fetch_all(pool)
+        .await?;
     if scope == WarmScope::Catalog {
         all.retain(|k| warm_rank(k).0 < 4);
     }
@@ -280,7 +283,11 @@ pub async fn warm<C: ConnectionLike>(
 }
 
 /// Sets the store marker (NX): Redis holds every document of the live version.
-pub async fn mark_whole(pool: &PgPool, redis: &mut impl ConnectionLike, prefix: &str) -> anyhow::Result<()> {
+pub async fn mark_whole(
+    pool: &PgPool,
+    redis: &mut impl ConnectionLike,
+    prefix: &str,
+) -> anyhow::Result<()> {
     let ours = store_id(pool).await?.to_string();
     let _: () = redis::cmd("SET")
         .arg(store_marker_key(prefix))

@@ -33,7 +33,9 @@ pub enum Caching {
     /// A catalog document, the same for everyone. `stale_if_error` (seconds; 0: none)
     /// lets a shared cache serve it past the bound while query-api answers only errors:
     /// only for documents without prices or stock.
-    Public { stale_if_error: u32 },
+    Public {
+        stale_if_error: u32,
+    },
     Private,
 }
 

@@ -692,7 +692,11 @@ mod tests {
     #[test]
     fn catalog_answers_searches_for_laptop_phone_and_camera() {
         let names: Vec<String> = (0..1000)
-            .map(|i| product_body(i, "c", &Images::Base(String::new())).to_string().to_lowercase())
+            .map(|i| {
+                product_body(i, "c", &Images::Base(String::new()))
+                    .to_string()
+                    .to_lowercase()
+            })
             .collect();
         for word in ["laptop", "phone", "camera"] {
             let hits = names.iter().filter(|n| n.contains(word)).count();
@@ -703,7 +707,9 @@ mod tests {
     #[test]
     fn stock_stays_between_100_and_1000() {
         for i in 0..1000 {
-            let stock = product_body(i, "c", &Images::Base(String::new()))["stock"].as_u64().unwrap();
+            let stock = product_body(i, "c", &Images::Base(String::new()))["stock"]
+                .as_u64()
+                .unwrap();
             assert!((100..=1000).contains(&stock));
         }
     }

@@ -30,7 +30,9 @@ pub async fn categories(State(app): State<AppState>, headers: HeaderMap) -> Resp
     let mut lk = Lookups::default();
     let result = async {
         let live = app.live();
-        let caching = Caching::Public { stale_if_error: STALE_IF_ERROR };
+        let caching = Caching::Public {
+            stale_if_error: STALE_IF_ERROR,
+        };
         Ok(
             match app
                 .store

@@ -50,7 +50,9 @@ pub async fn detail(
             Found::Doc { rev, body } => Ok(Served::new(
                 body,
                 super::etag(&live, rev),
-                Caching::Public { stale_if_error: STALE_IF_ERROR },
+                Caching::Public {
+                    stale_if_error: STALE_IF_ERROR,
+                },
             )),
             Found::Gone | Found::Absent => Err(ApiError::NotFound),
         }

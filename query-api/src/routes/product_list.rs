@@ -62,7 +62,9 @@ pub async fn list(State(app): State<AppState>, params: Params, headers: HeaderMa
         };
         let page = http::page(&params, MAX_PAGE)?;
         let live = app.live();
-        let caching = Caching::Public { stale_if_error: STALE_IF_ERROR };
+        let caching = Caching::Public {
+            stale_if_error: STALE_IF_ERROR,
+        };
         match app
             .store
             .doc(

@@ -39,7 +39,9 @@ pub async fn recommendations(
     let result = async {
         let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
         let live = app.live();
-        let caching = Caching::Public { stale_if_error: STALE_IF_ERROR };
+        let caching = Caching::Public {
+            stale_if_error: STALE_IF_ERROR,
+        };
         Ok(
             match app
                 .store

@@ -51,7 +51,9 @@ pub async fn search(State(app): State<AppState>, params: Params, headers: Header
         Ok(Served::new(
             body,
             etag,
-            Caching::Public { stale_if_error: STALE_IF_ERROR },
+            Caching::Public {
+                stale_if_error: STALE_IF_ERROR,
+            },
         ))
     }
     .await;

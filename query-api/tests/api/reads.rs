@@ -26,7 +26,10 @@ async fn product_detail_misses_once_then_hits_with_one_redis_command() {
         "the document's bytes are served as stored"
     );
     assert_eq!(miss.header("content-type"), "application/json");
-    assert_eq!(miss.header("cache-control"), "public, max-age=0, s-maxage=2, stale-while-revalidate=1");
+    assert_eq!(
+        miss.header("cache-control"),
+        "public, max-age=0, s-maxage=2, stale-while-revalidate=1"
+    );
     assert_eq!(miss.header("etag"), format!("\"v1-{rev}\""));
 
     // The slash-less path is the same read, now from Redis.
@@ -141,7 +144,11 @@ async fn list_pages_categories_and_recommendations_miss_once_then_hit() {
             &page,
             "public, max-age=0, s-maxage=2, stale-while-revalidate=1",
         ),
-        ("/api/v1/categories/", &categories, "public, max-age=0, s-maxage=2, stale-while-revalidate=1, stale-if-error=300"),
+        (
+            "/api/v1/categories/",
+            &categories,
+            "public, max-age=0, s-maxage=2, stale-while-revalidate=1, stale-if-error=300",
+        ),
         (
             &*format!("/api/v1/products/{product}/recommendations/"),
             &recs,
@@ -348,7 +355,10 @@ async fn search_runs_one_statement_on_a_miss_and_one_get_on_a_hit() {
     assert_eq!(results["total"], 3);
     assert_eq!(results["pages"], 1);
     assert_eq!(results["items"].as_array().unwrap().len(), 3);
-    assert_eq!(miss.header("cache-control"), "public, max-age=0, s-maxage=2, stale-while-revalidate=1");
+    assert_eq!(
+        miss.header("cache-control"),
+        "public, max-age=0, s-maxage=2, stale-while-revalidate=1"
+    );
     // Another spelling of the same normalized query hits the cache.
     let hit = app.get("/api/v1/products/search?q=CAMERA").await;
     assert_eq!(
