@@ -27,6 +27,9 @@
   }
   // data-shown: the route the view shows now (tests wait for it after navigating)
   function show(...nodes) { view.replaceChildren(...nodes); view.dataset.shown = location.hash || "#/"; window.scrollTo(0, 0); }
+  // Each route renders through its own `show`, which drops the view when the shopper has
+  // moved on meanwhile (a slow answer never replaces a newer page).
+  let routeSeq = 0;
   function money(cents, currency) {
     try { return new Intl.NumberFormat("en-IE", { style: "currency", currency: currency || "EUR" }).format(cents / 100); }
     catch (_) { return (cents / 100).toFixed(2) + " " + currency; }
@@ -89,21 +92,23 @@
 
   // ---- routes ----
   function route() {
+    const mine = ++routeSeq;
+    const render = (...nodes) => { if (mine === routeSeq) show(...nodes); };
     const raw = location.hash.replace(/^#/, "") || "/";
     const [path, query] = raw.split("?");
     const params = new URLSearchParams(query || "");
     const parts = path.split("/").filter(Boolean);
     const go = {
-      "": () => listPage(params),
-      products: () => (parts[1] ? productPage(parts[1], params) : listPage(params)),
-      search: () => searchPage(params),
-      cart: () => cartPage(params),
-      orders: () => (parts[1] ? orderPage(parts[1], params) : ordersPage()),
+      "": () => listPage(params, render),
+      products: () => (parts[1] ? productPage(parts[1], params, render) : listPage(params, render)),
+      search: () => searchPage(params, render),
+      cart: () => cartPage(params, render),
+      orders: () => (parts[1] ? orderPage(parts[1], params, render) : ordersPage(render)),
     }[parts[0] || ""];
     highlightCategory(params.get("category") || "");
-    Promise.resolve(go ? go() : show(h("h1", {}, "Not found"))).catch(failed);
+    Promise.resolve(go ? go() : render(h("h1", {}, "Not found"))).catch((e) => failed(e, render));
   }
-  function failed(e) {
+  function failed(e, show) {
     console.error(e);
     if (e instanceof ApiError && e.status === 404) show(h("h1", {}, "Not found"), h("p", { class: "muted" }, e.message));
     else show(h("h1", {}, "Something went wrong"), h("p", { class: "muted", id: "error" }, e.message || String(e)));
@@ -142,7 +147,7 @@
       doc.page < doc.pages ? h("a", { id: "next-page", href: make(doc.page + 1) }, "Next ›") : null);
   }
 
-  async function listPage(params) {
+  async function listPage(params, show) {
     const category = params.get("category") || "";
     const sort = params.get("sort") || "name";
     const page = params.get("page") || "1";
@@ -163,7 +168,7 @@
     return null;
   }
 
-  async function searchPage(params) {
+  async function searchPage(params, show) {
     const text = (params.get("q") || "").trim();
     const page = params.get("page") || "1";
     document.getElementById("search-input").value = text;
@@ -177,7 +182,7 @@
       pager(doc, (n) => link("/search", { q: text, page: n })));
   }
 
-  async function productPage(id, params) {
+  async function productPage(id, params, show) {
     const [p, recs] = await Promise.all([
       call("GET", "/api/v1/products/" + encodeURIComponent(id) + "/" + q({ min_version: params.get("v") })),
       call("GET", "/api/v1/products/" + encodeURIComponent(id) + "/recommendations/").catch(() => ({ items: [] })),
@@ -216,7 +221,7 @@
     } catch (e) { return null; }
   }
 
-  async function cartPage(params) {
+  async function cartPage(params, show) {
     const cart = await call("GET", "/api/v1/cart/" + q({ min_version: params.get("v") }), { auth: true });
     document.getElementById("cart-count").textContent = cart.item_count || 0;
     if (!cart.lines || !cart.lines.length) return show(h("h1", {}, "Your cart"), h("p", { id: "cart-empty", class: "muted" }, "Your cart is empty."));
@@ -248,7 +253,7 @@
         " (" + cart.item_count + " items) ", checkout));
   }
 
-  async function orderPage(id, params) {
+  async function orderPage(id, params, show) {
     const order = await call("GET", "/api/v1/orders/" + encodeURIComponent(id) + "/" + q({ min_version: params.get("v") }), { auth: true });
     const pay = h("button", { id: "pay", onclick: async () => {
       pay.disabled = true;
@@ -284,7 +289,7 @@
     }
   }
 
-  async function ordersPage() {
+  async function ordersPage(show) {
     const doc = await call("GET", "/api/v1/orders/", { auth: true });
     show(h("h1", {}, "Your orders"),
       doc.orders && doc.orders.length ? h("table", { id: "orders" }, h("tbody", {}, doc.orders.map((o) => h("tr", { class: "order-row" },

@@ -26,6 +26,7 @@ from common import HOME, base_url, poll, request, sign_webhook, store_env  # noq
 os.environ.setdefault("SE_OFFLINE", "true")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
@@ -53,7 +54,10 @@ class Shopper:
         self.step = 0
 
     def wait(self, what, fn, within=WAIT):
-        return WebDriverWait(self.d, within, poll_frequency=0.1).until(
+        # the page re-renders its view on every route: an element found a moment ago may
+        # be gone; look again
+        return WebDriverWait(self.d, within, poll_frequency=0.1,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(
             lambda d: fn(d), message=f"the shopper never saw {what}")
 
     def text(self, css):
@@ -93,9 +97,9 @@ def run(s: Shopper):
     pages = s.wait("the page count", s.shows("#page-info", r"Page 1 of \d+")).text
     assert int(pages.split()[-1]) >= 2, pages
     s.wait("the categories", s.shows("#categories a[data-slug='phones']"))
-    img = s.cards()[0].find_element(By.TAG_NAME, "img")
     s.wait("a loaded product image", lambda _: d.execute_script(
-        "return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+        "const i = document.querySelector('#product-grid img'); return i.complete && i.naturalWidth > 0"))
+    img = s.cards()[0].find_element(By.TAG_NAME, "img")
     assert re.search(r"/static/products/vt-\d{5}\.[0-9a-f]{12}\.svg$", img.get_attribute("src")), img.get_attribute("src")
     s.shot("browse")
 
@@ -135,9 +139,8 @@ def run(s: Shopper):
     s.wait("the product page", s.shows("#product-name", re.escape(chosen)))
     price = s.text("#product-price")
     assert re.search(r"\d", price), price
-    detail_img = d.find_element(By.CSS_SELECTOR, "#product-detail img")
     s.wait("the product image", lambda _: d.execute_script(
-        "return arguments[0].complete && arguments[0].naturalWidth > 0", detail_img))
+        "const i = document.querySelector('#product-detail img'); return i.complete && i.naturalWidth > 0"))
     s.wait("the recommendations section", s.shows("#recommendations h2", "Bought together"))
     s.shot("product")
 
