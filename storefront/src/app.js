@@ -129,7 +129,10 @@
     highlightCategory(new URLSearchParams((location.hash.split("?")[1]) || "").get("category") || "");
   }
   function highlightCategory(slug) {
-    for (const a of document.querySelectorAll("#categories a")) a.classList.toggle("active", a.dataset.slug === slug && location.hash.indexOf("#/search") !== 0);
+    // only on the product list: a product, the cart or an order belong to no category
+    const path = (location.hash.replace(/^#/, "") || "/").split("?")[0];
+    const onList = path === "/" || path === "/products" || path === "/products/";
+    for (const a of document.querySelectorAll("#categories a")) a.classList.toggle("active", onList && a.dataset.slug === slug);
   }
 
   function card(p) {
