@@ -21,7 +21,7 @@ pub static X_MIN_VERSION: HeaderName = HeaderName::from_static("x-min-version");
 /// document without asking again (`s-maxage`), and how long past that it may still serve
 /// it while one request revalidates it (`stale-while-revalidate`). Their sum, plus up to
 /// 1 s because nginx counts lifetimes in whole seconds, is the edge's freshness bound
-/// (docs/caching.md, ADR 8): a price or stock change reaches every shopper within 4 s
+/// (docs/caching.md, ADR 9): a price or stock change reaches every shopper within 4 s
 /// plus the projection's lag. Browsers keep nothing without asking (`max-age=0`): they
 /// revalidate with the ETag, a 304 from the edge.
 pub const SHARED_MAX_AGE_SECS: u32 = 2;
