@@ -15,7 +15,10 @@ REPEAT=${2:-3}
 PART_EVENTS=${PART_EVENTS:-}
 DB=vitrine_rebuild_bench
 URL="postgres://postgres@127.0.0.1:$PG_PORT/$DB"
-(cd "$root" && cargo build --release -q -p projector -p loadtests --bin history)
+# the same packages as deploy/up.sh builds: the same features, so no second build of the dependencies
+# (REBUILD_BENCH_NO_BUILD=1 uses the binaries as they are)
+[ -n "${REBUILD_BENCH_NO_BUILD:-}" ] ||
+  (cd "$root" && cargo build --release -q -p command-api -p projector -p query-api -p loadtests)
 dropdb -h 127.0.0.1 -p "$PG_PORT" -U postgres --if-exists "$DB" 2>/dev/null
 createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres "$DB"
 started=$(date +%s)
