@@ -4,7 +4,7 @@ program reads.
 
 Usage: env_names.py BIN_DIR compose.yaml rendered-k8s.yaml...
 
-A program's accepted names are the `[env: NAME=...]` entries of its `--help` (clap prints
+A program's accepted names are the `[env: NAME...]` entries of its `--help` (clap prints
 one per setting), plus RUST_LOG (the log filter), and the KAFKA_OPTION_* pass-through
 when the help text documents it. A misspelt or stale name would otherwise be ignored in
 silence, and the program would run on its default.
@@ -20,9 +20,11 @@ EXTRA = {"RUST_LOG"}
 
 def accepted(bin_dir, program, cache={}):
     if program not in cache:
+        # An empty environment: the help shows no one's values.
         out = subprocess.run([f"{bin_dir}/{program}", "--help"], capture_output=True,
-                             text=True, check=True).stdout
-        names = set(re.findall(r"\[env: ([A-Z0-9_]+)=", out)) | EXTRA
+                             text=True, check=True, env={}).stdout
+        # `[env: NAME=default]`, or `[env: NAME]` for a secret (values hidden) or no default
+        names = set(re.findall(r"\[env:\s+([A-Z0-9_]+)[=\]]", out)) | EXTRA
         prefixes = ["KAFKA_OPTION_"] if "KAFKA_OPTION_" in out else []
         cache[program] = (names, prefixes)
     return cache[program]
