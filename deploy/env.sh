@@ -37,6 +37,16 @@ export COMMAND_API_PORT=$COMMAND_API_PORT_MIN QUERY_API_PORT=$QUERY_API_PORT_MIN
 # The operator's environment of the running store, written by deploy/up.sh:
 #   set -a; . ~/.vitrine/store.env; set +a
 export STORE_ENV=${STORE_ENV:-$VITRINE_HOME/store.env}
+# The storefront's edge: the built site (storefront/build.py: the page, /static/ and its
+# manifest; the seed names the fingerprinted images of the manifest), the edge cache and
+# the static origin's socket. Run as root, nginx's workers run as nobody and cannot enter
+# /root: the edge then lives under /var/lib.
+if [ "$(id -u)" = 0 ]; then
+  export EDGE_DIR=${EDGE_DIR:-/var/lib/vitrine-edge}
+else
+  export EDGE_DIR=${EDGE_DIR:-$VITRINE_HOME/edge}
+fi
+export STATIC_MANIFEST=${STATIC_MANIFEST:-$EDGE_DIR/site/manifest.json}
 
 # Tests talk to the services directly; the running store goes through PgBouncer (deploy/up.sh).
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:$PG_PORT/postgres}

@@ -201,8 +201,12 @@ nginx_master() { # [prefix dir]: the master pid of the pools nginx (or of the on
 # running, reloaded only when its config changed (never by scaling).
 front_apply() {
   local conf="$FRONT_DIR/vitrine-front.conf" next="$FRONT_DIR/vitrine-front.conf.next" master
-  sed -e "s|@LISTEN_PORT@|$NGINX_PORT|g; s|@POOLS_PORT@|$NGINX_POOLS_PORT|g; s|@PREFIX@|$FRONT_DIR|g" \
-    "$DEPLOY_DIR/nginx/vitrine-front.conf.template" >"$next"
+  # The edge's includes (brotli, CORS origins; docs/caching.md); their checksum goes into
+  # the config, so a change of them alone reloads the front door too.
+  sh "$DEPLOY_DIR/nginx/edge-includes.sh" "$FRONT_DIR/edge" || die "the front door's edge includes"
+  { sed -e "s|@LISTEN_PORT@|$NGINX_PORT|g; s|@POOLS_PORT@|$NGINX_POOLS_PORT|g; s|@PREFIX@|$FRONT_DIR|g; s|@EDGE_DIR@|$EDGE_DIR|g" \
+    "$DEPLOY_DIR/nginx/vitrine-front.conf.template"
+    echo "# edge includes: $(cat "$FRONT_DIR"/edge/*.conf | md5sum | cut -d' ' -f1)"; } >"$next"
   /usr/sbin/nginx -q -t -p "$FRONT_DIR" -c "$next" 2>"$FRONT_DIR/test.err" ||
     { cat "$FRONT_DIR/test.err" >&2; die "the rendered front config $next does not pass nginx -t"; }
   master=$(nginx_master "$FRONT_DIR")

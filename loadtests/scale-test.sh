@@ -87,7 +87,7 @@ wrk_numbers() {
 }
 
 # 2. query-api 2 -> 6 -> 2 under wrk.
-wrk -t2 -c32 -d600s -s loadtests/wrk/count.lua "$base/api/v1/products/" >"$work/wrk-read.txt" 2>&1 &
+wrk -t2 -c32 -d600s -H "X-Vitrine-Edge: bypass" -s loadtests/wrk/count.lua "$base/api/v1/products/" >"$work/wrk-read.txt" 2>&1 &
 wrk_pid=$!
 bg_pids+=("$wrk_pid")
 sleep 2

@@ -51,7 +51,7 @@ for n in 1 2 4 10; do
   ng=$(ps -o pid= --ppid "$(nginx_master)" | tr -d ' '; ps -o pid= --ppid "$(nginx_master "$FRONT_DIR")" | tr -d ' ')
   q0=$(ticks $q) n0=$(ticks $ng)
   read -r b0 t0 < <(busy_total)
-  wrk -t2 -c32 -d"${D}s" -s loadtests/wrk/count.lua "$base/api/v1/products/" >"$work/r$n.txt" 2>&1
+  wrk -t2 -c32 -d"${D}s" -H "X-Vitrine-Edge: bypass" -s loadtests/wrk/count.lua "$base/api/v1/products/" >"$work/r$n.txt" 2>&1
   read -r b1 t1 < <(busy_total)
   q1=$(ticks $q) n1=$(ticks $ng)
   reqs=$(wrk_field "$work/r$n.txt" requests)
@@ -65,7 +65,7 @@ emit ""
 
 scale_under_load() { # from to
   bash deploy/scale.sh query-api "$1" >/dev/null
-  wrk -t2 -c32 -d600s -s loadtests/wrk/count.lua "$base/api/v1/products/" >"$work/s$1-$2.txt" 2>&1 &
+  wrk -t2 -c32 -d600s -H "X-Vitrine-Edge: bypass" -s loadtests/wrk/count.lua "$base/api/v1/products/" >"$work/s$1-$2.txt" 2>&1 &
   local w=$! t0
   bg+=("$w")
   sleep 3

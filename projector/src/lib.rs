@@ -16,6 +16,8 @@
 //! - [`watchdog`]: stall detection ("messages waiting, no progress") and `/readyz` health;
 //! - [`redis_repair`]: owed Redis writes after an outage, refilling an empty Redis, the store marker;
 //! - [`dead_letters`]: listing, replaying and discarding events the projector could not apply;
+//! - [`history`]: the whole event store folded in bounded memory (the catalog, then whole
+//!   sessions part by part), for `rebuild` and `verify`;
 //! - [`verify`]: a fresh whole-history fold compared with both stores;
 //! - [`rebuild`]: history replayed into the next read-model version, catch-up, gate, flip;
 //! - [`versions`]: claiming, flipping and dropping read-model versions;
@@ -24,6 +26,7 @@
 pub mod apply;
 pub mod consumer;
 pub mod dead_letters;
+pub mod history;
 pub mod http;
 pub mod partitions;
 pub mod rebuild;

@@ -56,9 +56,10 @@ enum Command {
         /// the live projector switches over.
         #[arg(long, default_value_t = 5)]
         handoff_seconds: u64,
-        /// Events per history page.
-        #[arg(long, default_value_t = 20_000)]
-        page: i64,
+        /// Events folded and written at once: peak memory grows with this (and with the
+        /// catalog), not with the length of history.
+        #[arg(long, default_value_t = projector::history::PART_EVENTS)]
+        part_events: usize,
         /// Flip without comparing the new version with a fresh fold first.
         #[arg(long)]
         no_gate: bool,
@@ -71,8 +72,14 @@ enum Command {
         action: Option<DeadLetterAction>,
     },
     /// Write every document of the live version from PostgreSQL to Redis (fenced: newer
-    /// documents stay): warms a new or emptied Redis before traffic reaches it.
-    Warm,
+    /// documents stay), hottest first (the category tree, first list pages, products,
+    /// recommendations, then carts and orders), pipelined, with a progress bar on a
+    /// terminal: warms a new or emptied Redis before traffic reaches it.
+    Warm {
+        /// The catalog only (no carts or orders); the store marker is left as it is.
+        #[arg(long)]
+        catalog_only: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -271,7 +278,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             grace_seconds,
             keep_old,
             handoff_seconds,
-            page,
+            part_events,
             no_gate,
         } => {
             let (pool, _) = store(&config).await?;
@@ -285,7 +292,7 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             );
             vitrine_runtime::migrate(&pool, config.database_direct_url.as_deref()).await?;
             let options = projector::rebuild::Options {
-                page,
+                part_events,
                 handoff: std::time::Duration::from_secs(handoff_seconds),
                 grace: (!keep_old).then(|| std::time::Duration::from_secs(grace_seconds)),
                 gate: !no_gate,
@@ -314,16 +321,52 @@ async fn execute(cli: Cli) -> anyhow::Result<i32> {
             println!("dropped version {version} ({removed} Redis keys)");
             Ok(0)
         }
-        Command::Warm => {
+        Command::Warm { catalog_only } => {
             let (pool, mut redis) = store(&config).await?;
             let version = projector::store::progress::live_version(&pool).await?;
+            let scope = if catalog_only {
+                projector::redis_repair::WarmScope::Catalog
+            } else {
+                projector::redis_repair::WarmScope::All
+            };
+            let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+                let bar = indicatif::ProgressBar::new(0);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {pos}/{len} documents, {per_sec}, {eta} left",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar
+            });
             let started = std::time::Instant::now();
-            let sent =
-                projector::redis_repair::refill(&pool, &mut redis, &config.redis_prefix, version)
+            let sent = projector::redis_repair::warm(
+                &pool,
+                &mut redis,
+                &config.redis_prefix,
+                version,
+                scope,
+                |sent, total| {
+                    if let Some(bar) = &bar {
+                        bar.set_length(total);
+                        bar.set_position(sent);
+                    }
+                },
+            )
+            .await?;
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            if scope == projector::redis_repair::WarmScope::All {
+                // Redis now holds every document: the projector need not refill it again
+                projector::redis_repair::mark_whole(&pool, &mut redis, &config.redis_prefix)
                     .await?;
+            }
+            let secs = started.elapsed().as_secs_f64();
             println!(
-                "warmed version {version}: {sent} documents in {:.1} s",
-                started.elapsed().as_secs_f64()
+                "warmed version {version}: {sent} documents{} in {secs:.2} s ({:.0}/s)",
+                if catalog_only { " (catalog)" } else { "" },
+                sent as f64 / secs.max(0.001)
             );
             Ok(0)
         }

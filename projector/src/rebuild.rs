@@ -1,12 +1,15 @@
 //! `projector rebuild`: replays the whole event store into the next read-model version,
 //! beside the live one, then switches readers over with no downtime.
 //!
-//! 1. **History**: one REPEATABLE READ transaction reads `events` in position order in
-//!    large keyset pages (`WHERE position > $last … LIMIT n`, never OFFSET) and folds
-//!    them in memory ([`World::fold`] upcasts old event shapes). Its snapshot `S0` is the
+//! 1. **History**: one REPEATABLE READ transaction reads `events` as [`History`] does, in
+//!    bounded memory: the catalog first, then carts and orders in parts of whole
+//!    sessions ([`World::fold`] upcasts old event shapes). Its snapshot `S0` is the
 //!    watermark of what the history contained.
-//! 2. **Write**: every entity, document, search row and list-page count of the fold
-//!    goes to version N+1 with multi-row statements, Redis in pipelines.
+//! 2. **Write**, part by part while the next parts fold: each part's entities and
+//!    session documents (carts, orders, orders lists), then the catalog's (products,
+//!    recommendations from the co-purchases summed over every part, list pages, the
+//!    category tree, search rows), all to version N+1 with multi-row statements, Redis
+//!    in pipelines.
 //! 3. **Catch-up**: rounds of "events committed after the last snapshot and visible in a
 //!    new one" (`pg_visible_in_snapshot(tx_id, S_new) AND NOT pg_visible_in_snapshot(tx_id,
 //!    S_old)`), applied with the live path ([`apply_batch`]). Positions are handed out
@@ -23,19 +26,21 @@
 //! A rebuild that crashes or is stopped leaves the live version untouched; its
 //! half-built version stays `building` and the next rebuild removes it first.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use redis::aio::MultiplexedConnection;
 use sqlx::PgPool;
-use tokio::sync::mpsc;
 use vitrine_contract::read_model::RedisKeys;
-use vitrine_contract::{RecordedEvent, StreamId};
+use vitrine_contract::StreamId;
 use vitrine_runtime::event_store;
 
 use crate::apply::{apply_batch, Incoming};
+use crate::history::{self, Beside, Folded, History, Part};
 use crate::render;
+use crate::render::CoPurchases;
 use crate::store;
 use crate::store::documents::{DocWrite, SearchRow};
 use crate::verify;
@@ -45,8 +50,8 @@ use crate::world::{ListId, World};
 /// How a rebuild runs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Events per history page.
-    pub page: i64,
+    /// Events per part of history folded and written at once (bounds memory).
+    pub part_events: usize,
     /// After the flip, how long to keep applying new events to the new version (the live
     /// projector follows the flip within about a second).
     pub handoff: Duration,
@@ -62,7 +67,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            page: 20_000,
+            part_events: history::PART_EVENTS,
             handoff: Duration::from_secs(5),
             grace: Some(Duration::from_secs(30)),
             gate: true,
@@ -77,10 +82,10 @@ pub struct Report {
     pub previous: i32,
     pub version: i32,
     pub history_events: u64,
-    /// Reading and folding the history.
-    pub fold_secs: f64,
-    /// Writing the fold into both stores.
-    pub write_secs: f64,
+    /// Reading, folding and writing the history (overlapped).
+    pub history_secs: f64,
+    /// Peak resident memory of this process so far, in bytes (Linux; 0 elsewhere).
+    pub peak_rss_bytes: u64,
     pub documents: usize,
     pub caught_up_events: u64,
     pub gate_secs: f64,
@@ -89,9 +94,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// History events per second into both stores (fold + write).
+    /// History events per second into both stores (read, fold and write).
     pub fn history_rate(&self) -> f64 {
-        self.history_events as f64 / (self.fold_secs + self.write_secs).max(1e-9)
+        self.history_events as f64 / self.history_secs.max(1e-9)
     }
 }
 
@@ -99,18 +104,19 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "rebuilt version {} (was {}): {} history events folded in {:.2} s and written in {:.2} s \
-             ({:.0} events/s into both stores), {} documents, {} events caught up, gate {:.2} s, total {:.2} s",
+            "rebuilt version {} (was {}): {} history events folded and written in {:.2} s \
+             ({:.0} events/s into both stores), {} documents, {} events caught up, gate {:.2} s, \
+             total {:.2} s, peak memory {} MB",
             self.version,
             self.previous,
             self.history_events,
-            self.fold_secs,
-            self.write_secs,
+            self.history_secs,
             self.history_rate(),
             self.documents,
             self.caught_up_events,
             self.gate_secs,
-            self.total_secs
+            self.total_secs,
+            self.peak_rss_bytes / 1_000_000
         )
     }
 }
@@ -164,14 +170,11 @@ async fn build(
         ..Report::default()
     };
 
-    let (world, mut snapshot, events, last_position) = fold_history(pool, opts.page).await?;
-    report.history_events = events;
-    report.fold_secs = started.elapsed().as_secs_f64();
-
-    let written = Instant::now();
-    report.documents = write_world(pool, redis, prefix, version, &world, last_position).await?;
-    report.write_secs = written.elapsed().as_secs_f64();
-    drop(world);
+    let (mut snapshot, folded, documents) =
+        write_history(pool, redis, prefix, version, opts.part_events).await?;
+    report.history_events = folded.events;
+    report.documents = documents;
+    report.history_secs = started.elapsed().as_secs_f64();
 
     // Catch up in rounds while they shrink. Waiting for a round that finds nothing could
     // wait forever: with writers running, each round takes long enough for new commits
@@ -234,6 +237,7 @@ async fn build(
         snapshot = next;
     }
     report.total_secs = started.elapsed().as_secs_f64();
+    report.peak_rss_bytes = peak_rss_bytes();
 
     if let Some(grace) = opts.grace {
         tracing::info!(
@@ -260,91 +264,109 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
     Some(bar)
 }
 
-/// Folds every event of one snapshot; answers the world, the snapshot, how many events
-/// and the highest position. Pages are read by one task and folded by another.
-async fn fold_history(pool: &PgPool, page: i64) -> anyhow::Result<(World, String, u64, i64)> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
-        .fetch_one(&mut *tx)
-        .await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
-        .fetch_one(&mut *tx)
-        .await?;
-    let bar = progress_bar(total as u64);
-
-    let (pages_tx, mut pages_rx) = mpsc::channel::<Vec<RecordedEvent>>(2);
-    let reader = tokio::spawn(async move {
-        let mut after = 0i64;
-        loop {
-            let rows = event_store::read_page(&mut *tx, after, page).await?;
-            let Some(last) = rows.last() else { break };
-            after = last.position;
-            if pages_tx.send(rows).await.is_err() {
-                break;
-            }
-        }
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(())
-    });
-
-    let mut world = World::default();
-    let mut events = 0u64;
-    let mut last_position = 0i64;
-    let mut next_log = total as u64 / 10;
-    while let Some(rows) = pages_rx.recv().await {
-        for rec in &rows {
-            world.fold(rec);
-        }
-        events += rows.len() as u64;
-        last_position = rows.last().map_or(last_position, |r| r.position);
-        match &bar {
-            Some(bar) => bar.set_position(events),
-            None if events >= next_log && total > 0 => {
-                tracing::info!(events, total, "history folded so far");
-                next_log += (total as u64 / 10).max(1);
-            }
-            None => {}
-        }
-    }
-    reader.await??;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok((world, snapshot, events, last_position))
-}
-
-/// Writes a whole fold into `version` of both stores; answers the number of documents.
-async fn write_world(
+/// Reads, folds and writes the whole history into `version` part by part (see the
+/// module documentation); answers the snapshot read, what was read and how many
+/// documents were written.
+async fn write_history(
     pool: &PgPool,
     redis: &mut MultiplexedConnection,
     prefix: &str,
     version: i32,
-    world: &World,
-    last_position: i64,
-) -> anyhow::Result<usize> {
-    const CHUNK: usize = 5_000;
-    let streams: Vec<StreamId> = world
+    part_events: usize,
+) -> anyhow::Result<(String, Folded, usize)> {
+    let mut history = History::read(pool, None, part_events).await?;
+    let snapshot = history.snapshot.clone();
+    let bar = progress_bar(history.total);
+    let total = history.total;
+    let mut done = 0u64;
+    let mut next_log = total / 10;
+    let mut progress = |events: u64| {
+        done += events;
+        match &bar {
+            Some(bar) => bar.set_position(done),
+            None if done >= next_log && total > 0 => {
+                tracing::info!(events = done, total, "history folded and written so far");
+                next_log += (total / 10).max(1);
+            }
+            None => {}
+        }
+    };
+
+    let mut catalog = match history.parts.recv().await {
+        Some(Part::Catalog { world, events }) => {
+            progress(events);
+            world
+        }
+        _ => anyhow::bail!("the history ended before its catalog"),
+    };
+    let mut co = CoPurchases::default();
+    let mut documents = 0;
+    while let Some(part) = history.parts.recv().await {
+        let Part::Sessions { world, events } = part else {
+            anyhow::bail!("a second catalog in one history");
+        };
+        co.add(&world);
+        let beside = Beside::new(&mut catalog, world);
+        let streams: Vec<StreamId> = beside
+            .streams()
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let docs = render::session_docs(beside.world);
+        documents += write_part(pool, redis, prefix, version, beside.world, &streams, docs).await?;
+        beside.back();
+        progress(events);
+    }
+    let folded = history.finish().await?;
+
+    let streams: Vec<StreamId> = catalog
         .versions
         .keys()
         .filter_map(|s| s.parse().ok())
         .collect();
-    let docs: Vec<(String, String)> = render::all_docs(world).into_iter().collect();
-    let search: Vec<SearchRow> = world
+    let docs = render::catalog_docs(&catalog, &mut co);
+    documents += write_part(pool, redis, prefix, version, &catalog, &streams, docs).await?;
+    let search: Vec<SearchRow> = catalog
         .products
         .keys()
         .filter_map(|id| {
-            render::search_row(world, *id)
+            render::search_row(&catalog, *id)
                 .map(|(item, name, description, category)| (*id, item, name, description, category))
         })
         .collect();
     let lists: Vec<(String, u32)> = std::iter::once(ListId::All)
-        .chain(world.categories.keys().map(|c| ListId::Category(*c)))
-        .filter_map(|list| render::list_pages(world, list).map(|(slug, pages, _)| (slug, pages)))
+        .chain(catalog.categories.keys().map(|c| ListId::Category(*c)))
+        .filter_map(|list| render::list_pages(&catalog, list).map(|(slug, pages, _)| (slug, pages)))
         .collect();
+    let mut tx = pool.begin().await?;
+    for chunk in search.chunks(WRITE_CHUNK) {
+        store::documents::write_search(&mut tx, version, chunk, &[]).await?;
+    }
+    for (slug, pages) in &lists {
+        store::documents::set_list_page_count(&mut tx, version, slug, *pages).await?;
+    }
+    store::progress::record_progress(&mut tx, version, folded.last_position, false).await?;
+    tx.commit().await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok((snapshot, folded, documents))
+}
 
+/// Rows per statement and keys per Redis pipeline when writing history.
+const WRITE_CHUNK: usize = 5_000;
+
+/// Writes the entities of `streams` (their state in `world`) and `docs` into `version`
+/// of both stores; answers the number of documents.
+async fn write_part(
+    pool: &PgPool,
+    redis: &MultiplexedConnection,
+    prefix: &str,
+    version: i32,
+    world: &World,
+    streams: &[StreamId],
+    docs: BTreeMap<String, String>,
+) -> anyhow::Result<usize> {
     let revs = {
         let mut conn = pool.acquire().await?;
         store::documents::next_revs(&mut conn, docs.len()).await?
@@ -360,37 +382,42 @@ async fn write_world(
         .collect();
 
     let postgres = async {
-        for chunk in streams.chunks(CHUNK) {
+        for chunk in streams.chunks(WRITE_CHUNK) {
             let mut tx = pool.begin().await?;
             store::entities::save_entities(&mut tx, version, world, chunk).await?;
             tx.commit().await?;
         }
-        for chunk in writes.chunks(CHUNK) {
+        for chunk in writes.chunks(WRITE_CHUNK) {
             let mut tx = pool.begin().await?;
             store::documents::write_pg_docs(&mut tx, version, chunk).await?;
             tx.commit().await?;
         }
-        let mut tx = pool.begin().await?;
-        for chunk in search.chunks(CHUNK) {
-            store::documents::write_search(&mut tx, version, chunk, &[]).await?;
-        }
-        for (slug, pages) in &lists {
-            store::documents::set_list_page_count(&mut tx, version, slug, *pages).await?;
-        }
-        store::progress::record_progress(&mut tx, version, last_position, false).await?;
-        tx.commit().await?;
         Ok::<_, anyhow::Error>(())
     };
     let keys = RedisKeys::new(prefix, version);
     let mut redis_conn = redis.clone();
     let hot = async {
-        for chunk in writes.chunks(CHUNK) {
+        for chunk in writes.chunks(WRITE_CHUNK) {
             store::redis_docs::write_redis_docs(&mut redis_conn, &keys, chunk).await?;
         }
         Ok::<_, anyhow::Error>(())
     };
     tokio::try_join!(postgres, hot)?;
     Ok(writes.len())
+}
+
+/// This process's peak resident memory (`VmHWM` in `/proc/self/status`), in bytes; 0
+/// where there is no such file.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 /// Applies the events committed after `since` (a snapshot) and visible now; answers how

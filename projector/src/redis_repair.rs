@@ -9,7 +9,9 @@
 //! - **An empty Redis.** The store's id sits beside the read models
 //!   ([`store_marker_key`]). A Redis restarted without its data has no marker: every
 //!   document of the live version is written back from PostgreSQL ([`refill`]), in
-//!   pipelined chunks, then the marker is set again. The same command warms a new Redis.
+//!   pipelined chunks, hottest documents first ([`warm_rank`]: the category tree, first
+//!   list pages, products), then the marker is set again. `projector warm` does the same
+//!   with a progress bar (a new Redis, or after a deploy).
 //!
 //! All writes are fenced by rev, so a repair never replaces a newer document.
 
@@ -196,37 +198,104 @@ pub async fn drain_owed<C: ConnectionLike>(
     }
 }
 
+/// How hot a document key is, for warming: what every shopper reads first goes first.
+/// 0 the category tree (every page), 1 list pages (first pages first), 2 product pages,
+/// 3 recommendations, 4 the rest (carts and orders: each read by one session).
+pub fn warm_rank(key: &str) -> (u8, u32) {
+    if key == "categories" {
+        return (0, 0);
+    }
+    if let Some(rest) = key.strip_prefix("products:") {
+        let page = rest
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(u32::MAX);
+        return (1, page);
+    }
+    if key.starts_with("product:") {
+        return (2, 0);
+    }
+    if key.starts_with("recs:") {
+        return (3, 0);
+    }
+    (4, 0)
+}
+
+/// Which documents a warm writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarmScope {
+    /// Every document of the version (then the store marker is set).
+    All,
+    /// The catalog only (categories, list pages, products, recommendations).
+    Catalog,
+}
+
 /// Writes every document of `version` from PostgreSQL to Redis (fenced: newer documents
-/// stay); answers how many documents were sent. Tombstones are written as tombstones.
+/// stay), hottest first ([`warm_rank`]); answers how many documents were sent. Tombstones
+/// are written as tombstones.
 pub async fn refill<C: ConnectionLike>(
     pool: &PgPool,
     redis: &mut C,
     prefix: &str,
     version: i32,
 ) -> anyhow::Result<u64> {
+    warm(pool, redis, prefix, version, WarmScope::All, |_, _| {}).await
+}
+
+/// [`refill`] with a scope and a progress callback `(sent, total)` after every pipeline.
+/// One scan reads the version's keys (not the documents); then the documents are read
+/// `REFILL_CHUNK` keys at a time, in rank order, each chunk one pipeline to Redis.
+pub async fn warm<C: ConnectionLike>(
+    pool: &PgPool,
+    redis: &mut C,
+    prefix: &str,
+    version: i32,
+    scope: WarmScope,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<u64> {
     let keys = RedisKeys::new(prefix, version);
-    let mut after = String::new();
-    let mut sent = 0u64;
-    loop {
-        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as(
-            "SELECT key, rev, doc FROM rm_docs WHERE rm_version = $1 AND key > $2 ORDER BY key LIMIT $3",
-        )
+    let mut all: Vec<String> = sqlx::query_scalar("SELECT key FROM rm_docs WHERE rm_version = $1")
         .bind(version)
-        .bind(&after)
-        .bind(REFILL_CHUNK)
         .fetch_all(pool)
         .await?;
-        let Some(last) = rows.last() else {
-            return Ok(sent);
-        };
-        after = last.0.clone();
-        let docs: Vec<DocWrite> = rows
-            .into_iter()
-            .map(|(key, rev, doc)| DocWrite { key, rev, doc })
+    if scope == WarmScope::Catalog {
+        all.retain(|k| warm_rank(k).0 < 4);
+    }
+    all.sort_by(|a, b| warm_rank(a).cmp(&warm_rank(b)).then_with(|| a.cmp(b)));
+    let total = all.len() as u64;
+    let mut sent = 0u64;
+    progress(0, total);
+    for chunk in all.chunks(REFILL_CHUNK as usize) {
+        let mut docs = current_docs(pool, version, chunk).await?;
+        // keep the rank order inside the pipeline too
+        let order: std::collections::HashMap<&str, usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
             .collect();
+        docs.sort_by_key(|d| order.get(d.key.as_str()).copied().unwrap_or(usize::MAX));
         store::redis_docs::write_redis_docs(redis, &keys, &docs).await?;
         sent += docs.len() as u64;
+        progress(sent, total);
     }
+    Ok(sent)
+}
+
+/// Sets the store marker (NX): Redis holds every document of the live version.
+pub async fn mark_whole(
+    pool: &PgPool,
+    redis: &mut impl ConnectionLike,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    let ours = store_id(pool).await?.to_string();
+    let _: () = redis::cmd("SET")
+        .arg(store_marker_key(prefix))
+        .arg(ours)
+        .arg("NX")
+        .query_async(redis)
+        .await?;
+    Ok(())
 }
 
 /// The store's id, from PostgreSQL.
@@ -336,5 +405,38 @@ pub async fn run(
             },
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warming_sends_the_category_tree_then_first_list_pages_then_products_then_the_rest() {
+        let mut keys = vec![
+            "order:0190",
+            "recs:0190",
+            "product:0190",
+            "products:all:name:2",
+            "products:phones:price:1",
+            "cart:0190",
+            "products:all:name:1",
+            "categories",
+        ];
+        keys.sort_by(|a, b| warm_rank(a).cmp(&warm_rank(b)).then_with(|| a.cmp(b)));
+        assert_eq!(
+            keys,
+            vec![
+                "categories",
+                "products:all:name:1",
+                "products:phones:price:1",
+                "products:all:name:2",
+                "product:0190",
+                "recs:0190",
+                "cart:0190",
+                "order:0190",
+            ]
+        );
     }
 }

@@ -387,7 +387,7 @@ struct RecsDoc<'a> {
 }
 
 /// Up to [`RECS_LIMIT`] products most often in the same non-cancelled orders as `id`
-/// (score = number of such orders, given in `scores`: from [`co_purchases`] for a whole
+/// (score = number of such orders, given in `scores`: from [`CoPurchases`] for a whole
 /// world, from `store::dependents::co_purchase_scores` on the live path), ties by id; discontinued
 /// products are left out. `None` when the product is unknown.
 pub fn recommendations_from(
@@ -399,24 +399,33 @@ pub fn recommendations_from(
     Some(recs_doc(world, id, scores))
 }
 
-/// Co-purchase counts of every product pair, in one pass over the orders (a whole
-/// world has too many orders to scan once per product).
-fn co_purchases(world: &World) -> BTreeMap<Uuid, BTreeMap<Uuid, u32>> {
-    let mut co: BTreeMap<Uuid, BTreeMap<Uuid, u32>> = BTreeMap::new();
-    for o in world
-        .orders
-        .values()
-        .filter(|o| o.counts_for_recommendations())
-    {
-        let ids: BTreeSet<Uuid> = o.lines.iter().map(|l| l.product_id).collect();
-        for a in &ids {
-            let row = co.entry(*a).or_default();
-            for b in ids.iter().filter(|b| *b != a) {
-                *row.entry(*b).or_default() += 1;
+/// How often each product was bought together with each other one (non-cancelled,
+/// unexpired orders), summed over parts.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CoPurchases(pub BTreeMap<Uuid, BTreeMap<Uuid, u32>>);
+
+impl CoPurchases {
+    /// Adds the orders of `world`.
+    pub fn add(&mut self, world: &World) {
+        for o in world
+            .orders
+            .values()
+            .filter(|o| o.counts_for_recommendations())
+        {
+            let ids: BTreeSet<Uuid> = o.lines.iter().map(|l| l.product_id).collect();
+            for a in &ids {
+                let row = self.0.entry(*a).or_default();
+                for b in ids.iter().filter(|b| *b != a) {
+                    *row.entry(*b).or_default() += 1;
+                }
             }
         }
     }
-    co
+
+    /// The scores of `id`'s partners, taken out.
+    pub fn take(&mut self, id: &Uuid) -> BTreeMap<Uuid, u32> {
+        self.0.remove(id).unwrap_or_default()
+    }
 }
 
 fn recs_doc(world: &World, id: Uuid, scores: BTreeMap<Uuid, u32>) -> String {
@@ -445,14 +454,25 @@ fn recs_doc(world: &World, id: Uuid, scores: BTreeMap<Uuid, u32>) -> String {
 
 /// Every document of a whole world, by doc key (what `verify` expects to find).
 pub fn all_docs(world: &World) -> BTreeMap<String, String> {
+    let mut co = CoPurchases::default();
+    co.add(world);
+    let mut docs = catalog_docs(world, &mut co);
+    docs.extend(session_docs(world));
+    docs
+}
+
+/// The catalog's documents: products, their recommendations (scores from `co`, a whole
+/// history's co-purchases, taken out as they are used), list pages and the category tree.
+pub fn catalog_docs(world: &World, co: &mut CoPurchases) -> BTreeMap<String, String> {
     let mut docs = BTreeMap::new();
-    let mut co = co_purchases(world);
     for id in world.products.keys() {
         if let Some(d) = product(world, *id) {
             docs.insert(doc_key::product(*id), d);
         }
-        let scores = co.remove(id).unwrap_or_default();
-        docs.insert(doc_key::recommendations(*id), recs_doc(world, *id, scores));
+        docs.insert(
+            doc_key::recommendations(*id),
+            recs_doc(world, *id, co.take(id)),
+        );
     }
     // the incremental path first renders `all` and `categories` on the first catalog event
     let catalog = !world.products.is_empty() || !world.categories.is_empty();
@@ -468,6 +488,14 @@ pub fn all_docs(world: &World) -> BTreeMap<String, String> {
     if !world.categories.is_empty() {
         docs.insert(doc_key::categories(), categories(world));
     }
+    docs
+}
+
+/// The documents of the sessions in `world`: carts, orders, and each session's orders
+/// list (whole only if `world` holds every order of the session: a fold of whole
+/// sessions, see `crate::history`).
+pub fn session_docs(world: &World) -> BTreeMap<String, String> {
+    let mut docs = BTreeMap::new();
     for s in world.carts.keys() {
         if let Some(d) = cart(world, *s) {
             docs.insert(doc_key::cart(*s), d);

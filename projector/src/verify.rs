@@ -1,5 +1,9 @@
-//! `projector verify`: fold the event store in memory with the same renderers and
-//! compare with what both stores hold for a read-model version.
+//! `projector verify`: fold the event store with the same renderers and compare with
+//! what both stores hold for a read-model version, part by part in bounded memory
+//! ([`Expected`]): each part's documents are compared with the stored ones by key, and
+//! the keys compared are kept in a temporary table, so that documents the stores hold
+//! beyond the fold are found at the end by PostgreSQL (an anti-join) rather than by a
+//! set in memory.
 //!
 //! Each kind of Redis key is read as what it is: documents are hashes (`rev`, `doc`);
 //! cached search results are strings written by query-api and are not documents; a
@@ -11,18 +15,15 @@
 //! moving are reported as *changing*.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::BuildHasher;
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 use vitrine_contract::read_model::{RedisKeys, ABSENT_REV};
-use vitrine_runtime::event_store;
 
-use crate::render;
-use crate::store;
-use crate::world::World;
+use crate::history::Expected;
 
 /// One document that differs from the fresh fold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,42 +66,8 @@ impl std::fmt::Display for Difference {
     }
 }
 
-/// The events visible in `snapshot` (a `pg_snapshot` in text form; all events when
-/// `None`) folded from scratch.
-pub async fn fold_at(pool: &PgPool, snapshot: Option<&str>) -> sqlx::Result<World> {
-    let mut world = World::default();
-    let events = match snapshot {
-        Some(snapshot) => event_store::read_visible_in(pool, snapshot).await?,
-        None => event_store::read_all(pool).await?,
-    };
-    for rec in &events {
-        world.fold(rec);
-    }
-    Ok(world)
-}
-
 /// A stored document: rev and bytes.
 type Stored = BTreeMap<String, (i64, String)>;
-
-fn compare(
-    expected: &BTreeMap<String, String>,
-    found: &Stored,
-    keys: &BTreeSet<String>,
-    store: &'static str,
-) -> Vec<Difference> {
-    keys.iter()
-        .filter_map(|k| {
-            let want = expected.get(k);
-            let have = found.get(k).map(|(_, d)| d);
-            (want != have).then(|| Difference {
-                key: k.clone(),
-                store,
-                expected: want.cloned(),
-                found: have.cloned(),
-            })
-        })
-        .collect()
-}
 
 /// Non-tombstone documents of `version` in PostgreSQL (all, or only `keys`).
 async fn pg_docs(pool: &PgPool, version: i32, keys: Option<&[String]>) -> sqlx::Result<Stored> {
@@ -226,21 +193,194 @@ pub async fn verify_at(
     version: i32,
     snapshot: Option<&str>,
 ) -> anyhow::Result<Vec<Difference>> {
-    let world = fold_at(pool, snapshot).await?;
-    let expected = render::all_docs(&world);
-    let in_pg = pg_docs(pool, version, None).await?;
-    let keys = RedisKeys::new(prefix, version);
-    let mut conn = redis_conn(redis_url).await?;
-    let redis_keys = store::redis_docs::scan_keys(&mut conn, &keys.pattern()).await?;
-    let in_redis = read_redis(&mut conn, &redis_keys, &keys.key(""))
-        .await?
-        .docs;
-    let all = |found: &Stored| -> BTreeSet<String> {
-        expected.keys().chain(found.keys()).cloned().collect()
-    };
-    let mut diffs = compare(&expected, &in_pg, &all(&in_pg), "postgres");
-    diffs.extend(compare(&expected, &in_redis, &all(&in_redis), "redis"));
+    let mut diffs = Vec::new();
+    compare_history(pool, redis_url, prefix, version, snapshot, |c| {
+        diffs.extend(c.differences());
+    })
+    .await?;
     Ok(diffs)
+}
+
+/// One document as expected and as found in both stores.
+#[derive(Debug, Clone)]
+struct Compared {
+    key: String,
+    expected: Option<String>,
+    pg: Option<(i64, String)>,
+    redis: Option<(i64, String)>,
+}
+
+impl Compared {
+    fn differences(&self) -> Vec<Difference> {
+        let mut diffs = Vec::new();
+        for (store, found) in [("postgres", &self.pg), ("redis", &self.redis)] {
+            let have = found.as_ref().map(|(_, d)| d);
+            if self.expected.as_ref() != have {
+                diffs.push(Difference {
+                    key: self.key.clone(),
+                    store,
+                    expected: self.expected.clone(),
+                    found: have.cloned(),
+                });
+            }
+        }
+        diffs
+    }
+
+    fn revs(&self) -> (Option<i64>, Option<i64>) {
+        (
+            self.pg.as_ref().map(|(r, _)| *r),
+            self.redis.as_ref().map(|(r, _)| *r),
+        )
+    }
+}
+
+/// The keys compared so far, in a temporary table of a transaction of its own.
+struct Seen(Transaction<'static, Postgres>);
+
+impl Seen {
+    async fn begin(pool: &PgPool) -> sqlx::Result<Seen> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("CREATE TEMPORARY TABLE verify_seen (key text PRIMARY KEY) ON COMMIT DROP")
+            .execute(&mut *tx)
+            .await?;
+        Ok(Seen(tx))
+    }
+
+    async fn add(&mut self, keys: &[String]) -> sqlx::Result<()> {
+        sqlx::query("INSERT INTO verify_seen SELECT unnest($1::text[]) ON CONFLICT DO NOTHING")
+            .bind(keys)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    /// Documents of `version` in PostgreSQL whose keys were not compared.
+    async fn unseen_in_pg(&mut self, version: i32) -> sqlx::Result<Stored> {
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
+            "SELECT key, rev, doc FROM rm_docs d
+             WHERE rm_version = $1 AND doc IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM verify_seen s WHERE s.key = d.key)",
+        )
+        .bind(version)
+        .fetch_all(&mut *self.0)
+        .await?;
+        Ok(rows.into_iter().map(|(k, r, d)| (k, (r, d))).collect())
+    }
+
+    /// Those of `keys` not compared.
+    async fn unseen(&mut self, keys: &[String]) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT k FROM unnest($1::text[]) AS u(k)
+             WHERE NOT EXISTS (SELECT 1 FROM verify_seen s WHERE s.key = u.k)",
+        )
+        .bind(keys)
+        .fetch_all(&mut *self.0)
+        .await
+    }
+}
+
+/// What Redis holds beside documents, counted while comparing.
+#[derive(Debug, Default)]
+struct Others {
+    search_entries: u64,
+    absent_entries: u64,
+    unexpected: Vec<(String, String)>,
+}
+
+/// Compares a fresh fold of the events visible in `snapshot` (all when `None`) with
+/// `version` in both stores, calling `each` for every document expected or found,
+/// part by part: memory holds one part, not the whole history.
+async fn compare_history(
+    pool: &PgPool,
+    redis_url: &str,
+    prefix: &str,
+    version: i32,
+    snapshot: Option<&str>,
+    mut each: impl FnMut(Compared),
+) -> anyhow::Result<Others> {
+    let keys = RedisKeys::new(prefix, version);
+    let strip = keys.key("");
+    let mut conn = redis_conn(redis_url).await?;
+    let mut seen = Seen::begin(pool).await?;
+    let mut others = Others::default();
+    let mut expected = Expected::read(pool, snapshot).await?;
+    while let Some(part) = expected.next().await? {
+        let list: Vec<String> = part.keys().cloned().collect();
+        for chunk in list.chunks(5_000) {
+            let mut in_pg = pg_docs(pool, version, Some(chunk)).await?;
+            let redis_list: Vec<String> = chunk.iter().map(|k| keys.key(k)).collect();
+            let scan = read_redis(&mut conn, &redis_list, &strip).await?;
+            others.absent_entries += scan.absent_entries;
+            others.unexpected.extend(scan.unexpected);
+            let mut in_redis = scan.docs;
+            for k in chunk {
+                each(Compared {
+                    key: k.clone(),
+                    expected: part.get(k).cloned(),
+                    pg: in_pg.remove(k),
+                    redis: in_redis.remove(k),
+                });
+            }
+            seen.add(chunk).await?;
+        }
+    }
+    expected.finish().await?;
+
+    // What the stores hold beyond the fold: PostgreSQL's (with their Redis copies), then
+    // Redis's own, a SCAN batch at a time.
+    let extra = seen.unseen_in_pg(version).await?;
+    let extra_keys: Vec<String> = extra.keys().cloned().collect();
+    for chunk in extra_keys.chunks(5_000) {
+        let redis_list: Vec<String> = chunk.iter().map(|k| keys.key(k)).collect();
+        let mut in_redis = read_redis(&mut conn, &redis_list, &strip).await?.docs;
+        for k in chunk {
+            each(Compared {
+                key: k.clone(),
+                expected: None,
+                pg: extra.get(k).cloned(),
+                redis: in_redis.remove(k),
+            });
+        }
+        seen.add(chunk).await?;
+    }
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(keys.pattern())
+            .arg("COUNT")
+            .arg(5_000)
+            .query_async(&mut conn)
+            .await?;
+        let doc_keys: Vec<String> = batch
+            .iter()
+            .map(|k| k.strip_prefix(&strip).unwrap_or(k).to_owned())
+            .collect();
+        let unseen = seen.unseen(&doc_keys).await?;
+        let redis_list: Vec<String> = unseen.iter().map(|k| keys.key(k)).collect();
+        let scan = read_redis(&mut conn, &redis_list, &strip).await?;
+        others.search_entries += scan.search_entries;
+        others.absent_entries += scan.absent_entries;
+        others.unexpected.extend(scan.unexpected);
+        for (k, found) in scan.docs {
+            each(Compared {
+                key: k,
+                expected: None,
+                pg: None,
+                redis: Some(found),
+            });
+        }
+        // SCAN may return a key twice
+        seen.add(&unseen).await?;
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    seen.0.rollback().await?;
+    Ok(others)
 }
 
 /// How `projector verify` runs.
@@ -347,17 +487,120 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Chooses `n` of `keys` at random (all when `n` is `None` or larger).
-fn sample(keys: BTreeSet<String>, n: Option<usize>) -> BTreeSet<String> {
-    match n {
-        Some(n) if n < keys.len() => {
-            let hasher = RandomState::new();
-            let mut ordered: Vec<(u64, String)> =
-                keys.into_iter().map(|k| (hasher.hash_one(&k), k)).collect();
-            ordered.sort_unstable();
-            ordered.into_iter().take(n).map(|(_, k)| k).collect()
+/// A document's state after a comparison.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Same,
+    AbsentFromRedis,
+    /// Differs (absent from Redis too when `absent`); re-checked against fresh folds.
+    Suspect {
+        diffs: Vec<Difference>,
+        absent: bool,
+        revs: (Option<i64>, Option<i64>),
+    },
+}
+
+impl From<&Compared> for Outcome {
+    fn from(c: &Compared) -> Outcome {
+        let mut absent = false;
+        let mut diffs = Vec::new();
+        for d in c.differences() {
+            if d.is_absent_from_redis() {
+                absent = true;
+            } else {
+                diffs.push(d);
+            }
         }
-        _ => keys,
+        match (diffs.is_empty(), absent) {
+            (true, false) => Outcome::Same,
+            (true, true) => Outcome::AbsentFromRedis,
+            (false, _) => Outcome::Suspect {
+                diffs,
+                absent,
+                revs: c.revs(),
+            },
+        }
+    }
+}
+
+/// A key in a sample: ordered by a random hash, so the `n` smallest are a random choice.
+#[derive(Debug)]
+struct Sampled(u64, String, Outcome);
+
+impl PartialEq for Sampled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0, &self.1) == (other.0, &other.1)
+    }
+}
+impl Eq for Sampled {}
+impl PartialOrd for Sampled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Sampled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0, &self.1).cmp(&(other.0, &other.1))
+    }
+}
+
+/// Outcomes counted per kind as they come; only suspects are kept by key. With a sample
+/// size, only the `n` keys of smallest random hash are kept (a heap of `n`), so memory
+/// holds the sample, never every key.
+struct Tally {
+    sample: Option<(usize, RandomState, BinaryHeap<Sampled>)>,
+    kinds: BTreeMap<String, KindCounts>,
+    suspects: BTreeMap<String, Outcome>,
+}
+
+impl Tally {
+    fn new(sample: Option<usize>) -> Tally {
+        Tally {
+            sample: sample.map(|n| (n, RandomState::new(), BinaryHeap::new())),
+            kinds: BTreeMap::new(),
+            suspects: BTreeMap::new(),
+        }
+    }
+
+    fn record(&mut self, key: String, outcome: Outcome) {
+        match &mut self.sample {
+            Some((n, hasher, heap)) => {
+                let h = hasher.hash_one(&key);
+                if heap.len() < *n {
+                    heap.push(Sampled(h, key, outcome));
+                } else if heap.peek().is_some_and(|top| (h, &key) < (top.0, &top.1)) {
+                    heap.pop();
+                    heap.push(Sampled(h, key, outcome));
+                }
+            }
+            None => self.count(key, outcome),
+        }
+    }
+
+    fn count(&mut self, key: String, outcome: Outcome) {
+        let c = self.kinds.entry(kind_of(&key)).or_default();
+        match outcome {
+            Outcome::Same => {
+                c.checked += 1;
+                c.same += 1;
+            }
+            Outcome::AbsentFromRedis => {
+                c.checked += 1;
+                c.absent_from_redis += 1;
+            }
+            suspect @ Outcome::Suspect { .. } => {
+                self.suspects.insert(key, suspect);
+            }
+        }
+    }
+
+    /// Counts the sample's keys (after the last comparison).
+    fn close_sample(&mut self) {
+        if let Some((_, _, heap)) = self.sample.take() {
+            for Sampled(_, key, outcome) in heap.into_vec() {
+                self.count(key, outcome);
+            }
+        }
     }
 }
 
@@ -372,101 +615,117 @@ pub async fn check(
 ) -> anyhow::Result<Report> {
     let keys = RedisKeys::new(prefix, version);
     let strip = keys.key("");
-    let mut conn = redis_conn(redis_url).await?;
-
-    let world = fold_at(pool, None).await?;
-    let expected = render::all_docs(&world);
-    let in_pg = pg_docs(pool, version, None).await?;
-    let redis_keys = store::redis_docs::scan_keys(&mut conn, &keys.pattern()).await?;
-    let scan = read_redis(&mut conn, &redis_keys, &strip).await?;
-    let chosen = sample(
-        expected
-            .keys()
-            .chain(in_pg.keys())
-            .chain(scan.docs.keys())
-            .cloned()
-            .collect(),
-        options.sample,
-    );
-
+    let mut tally = Tally::new(options.sample);
+    let others = compare_history(pool, redis_url, prefix, version, None, |c| {
+        let outcome = Outcome::from(&c);
+        tally.record(c.key, outcome);
+    })
+    .await?;
+    tally.close_sample();
     let mut report = Report {
         version,
-        search_entries: scan.search_entries,
-        absent_entries: scan.absent_entries,
-        unexpected: scan.unexpected,
+        search_entries: others.search_entries,
+        absent_entries: others.absent_entries,
+        unexpected: others.unexpected,
         ..Report::default()
     };
-    let mut absent: BTreeSet<String> = BTreeSet::new();
-    let mut suspects: BTreeMap<String, Vec<Difference>> = BTreeMap::new();
-    for d in compare(&expected, &in_pg, &chosen, "postgres")
-        .into_iter()
-        .chain(compare(&expected, &scan.docs, &chosen, "redis"))
-    {
-        if d.is_absent_from_redis() {
-            absent.insert(d.key.clone());
-        } else {
-            suspects.entry(d.key.clone()).or_default().push(d);
-        }
-    }
-    // the revs seen, per store, to tell a settled difference from a moving document
-    let rev_of = |stored: &Stored, k: &str| stored.get(k).map(|(r, _)| *r);
-    let mut revs: BTreeMap<String, (Option<i64>, Option<i64>)> = suspects
-        .keys()
-        .map(|k| (k.clone(), (rev_of(&in_pg, k), rev_of(&scan.docs, k))))
-        .collect();
+
+    // Re-check the suspects against fresh folds: a document that moved (its rev changed)
+    // was being written while compared; one that still differs with its rev standing
+    // still is different.
+    let mut suspects = tally.suspects;
     let mut moving: BTreeSet<String> = BTreeSet::new();
+    let mut conn = redis_conn(redis_url).await?;
     for _ in 0..options.rechecks {
         if suspects.is_empty() {
             break;
         }
         tokio::time::sleep(options.pause).await;
-        let world = fold_at(pool, None).await?;
-        let expected = render::all_docs(&world);
-        let list: Vec<String> = suspects.keys().cloned().collect();
-        let pg_now = pg_docs(pool, version, Some(&list)).await?;
-        let redis_list: Vec<String> = list.iter().map(|k| keys.key(k)).collect();
-        let redis_now = read_redis(&mut conn, &redis_list, &strip).await?.docs;
-        let set: BTreeSet<String> = list.iter().cloned().collect();
-        let mut still: BTreeMap<String, Vec<Difference>> = BTreeMap::new();
-        for d in compare(&expected, &pg_now, &set, "postgres")
-            .into_iter()
-            .chain(compare(&expected, &redis_now, &set, "redis"))
-        {
-            if d.is_absent_from_redis() {
-                absent.insert(d.key.clone());
-            } else {
-                still.entry(d.key.clone()).or_default().push(d);
-            }
+        let mut expected: BTreeMap<String, String> = BTreeMap::new();
+        let mut fold = Expected::read(pool, None).await?;
+        while let Some(part) = fold.next().await? {
+            expected.extend(part.into_iter().filter(|(k, _)| suspects.contains_key(k)));
         }
+        fold.finish().await?;
+        let list: Vec<String> = suspects.keys().cloned().collect();
+        let mut pg_now = pg_docs(pool, version, Some(&list)).await?;
+        let redis_list: Vec<String> = list.iter().map(|k| keys.key(k)).collect();
+        let mut redis_now = read_redis(&mut conn, &redis_list, &strip).await?.docs;
         moving.clear();
-        for k in still.keys() {
-            let now = (rev_of(&pg_now, k), rev_of(&redis_now, k));
-            if revs.get(k) != Some(&now) {
-                moving.insert(k.clone());
+        let mut still = BTreeMap::new();
+        for k in list {
+            let c = Compared {
+                expected: expected.remove(&k),
+                pg: pg_now.remove(&k),
+                redis: redis_now.remove(&k),
+                key: k,
+            };
+            let was = suspects.remove(&c.key);
+            match Outcome::from(&c) {
+                Outcome::Suspect {
+                    diffs,
+                    absent,
+                    revs,
+                } => {
+                    let before = match &was {
+                        Some(Outcome::Suspect { revs, .. }) => Some(*revs),
+                        _ => None,
+                    };
+                    if before != Some(revs) {
+                        moving.insert(c.key.clone());
+                    }
+                    still.insert(
+                        c.key,
+                        Outcome::Suspect {
+                            diffs,
+                            absent,
+                            revs,
+                        },
+                    );
+                }
+                settled => {
+                    let absent_before = matches!(was, Some(Outcome::Suspect { absent: true, .. }));
+                    let settled = match settled {
+                        Outcome::Same if absent_before => Outcome::AbsentFromRedis,
+                        other => other,
+                    };
+                    report.count(&c.key, &settled, false);
+                }
             }
-            revs.insert(k.clone(), now);
         }
         suspects = still;
     }
-    for k in &chosen {
-        let c = report.kinds.entry(kind_of(k)).or_default();
-        c.checked += 1;
-        if moving.contains(k) && suspects.contains_key(k) {
-            c.changing += 1;
-        } else if suspects.contains_key(k) {
-            c.different += 1;
-        } else if absent.contains(k) {
-            c.absent_from_redis += 1;
-        } else {
-            c.same += 1;
+    for (k, outcome) in suspects {
+        let changing = moving.contains(&k);
+        report.count(&k, &outcome, changing);
+        if let Outcome::Suspect { diffs, .. } = outcome {
+            if changing {
+                report.changing.push(k);
+            } else {
+                report.differences.extend(diffs);
+            }
         }
     }
-    for (k, diffs) in suspects {
-        if moving.contains(&k) {
-            report.changing.push(k);
-        } else {
-            report.differences.extend(diffs);
-        }
+    for (kind, c) in tally.kinds {
+        let mine = report.kinds.entry(kind).or_default();
+        mine.checked += c.checked;
+        mine.same += c.same;
+        mine.absent_from_redis += c.absent_from_redis;
+        mine.different += c.different;
+        mine.changing += c.changing;
     }
     Ok(report)
+}
+
+impl Report {
+    fn count(&mut self, key: &str, outcome: &Outcome, changing: bool) {
+        let c = self.kinds.entry(kind_of(key)).or_default();
+        c.checked += 1;
+        match outcome {
+            Outcome::Same => c.same += 1,
+            Outcome::AbsentFromRedis => c.absent_from_redis += 1,
+            Outcome::Suspect { .. } if changing => c.changing += 1,
+            Outcome::Suspect { .. } => c.different += 1,
+        }
+    }
 }

@@ -17,11 +17,43 @@ use crate::lookups::Lookups;
 pub static X_LOOKUPS: HeaderName = HeaderName::from_static("x-lookups");
 pub static X_MIN_VERSION: HeaderName = HeaderName::from_static("x-min-version");
 
+/// How long a shared cache (the front door's edge cache, a CDN) may serve a catalog
+/// document without asking again (`s-maxage`), and how long past that it may still serve
+/// it while one request revalidates it (`stale-while-revalidate`). Their sum, plus up to
+/// 1 s because nginx counts lifetimes in whole seconds, is the edge's freshness bound
+/// (docs/caching.md, ADR 9): a price or stock change reaches every shopper within 4 s
+/// plus the projection's lag. Browsers keep nothing without asking (`max-age=0`): they
+/// revalidate with the ETag, a 304 from the edge.
+pub const SHARED_MAX_AGE_SECS: u32 = 2;
+pub const STALE_WHILE_REVALIDATE_SECS: u32 = 1;
+
 /// Who may cache an answer, and for how long.
 #[derive(Debug, Clone, Copy)]
 pub enum Caching {
-    Public { max_age: u32 },
+    /// A catalog document, the same for everyone. `stale_if_error` (seconds; 0: none)
+    /// lets a shared cache serve it past the bound while query-api answers only errors:
+    /// only for documents without prices or stock.
+    Public {
+        stale_if_error: u32,
+    },
     Private,
+}
+
+impl Caching {
+    pub fn header_value(self) -> String {
+        match self {
+            Caching::Public { stale_if_error } => {
+                let mut v = format!(
+                    "public, max-age=0, s-maxage={SHARED_MAX_AGE_SECS}, stale-while-revalidate={STALE_WHILE_REVALIDATE_SECS}"
+                );
+                if stale_if_error > 0 {
+                    v.push_str(&format!(", stale-if-error={stale_if_error}"));
+                }
+                v
+            }
+            Caching::Private => "private, no-store".to_owned(),
+        }
+    }
 }
 
 /// A successful read: the document bytes as stored, and its validator.
@@ -47,10 +79,7 @@ impl Served {
 pub fn respond(lk: Lookups, request: &HeaderMap, result: Result<Served, ApiError>) -> Response {
     let mut response = match result {
         Ok(served) => {
-            let cache_control = match served.caching {
-                Caching::Public { max_age } => format!("public, max-age={max_age}"),
-                Caching::Private => "private, no-store".to_owned(),
-            };
+            let cache_control = served.caching.header_value();
             let fresh = if_none_match(request, &served.etag);
             let mut response = if fresh {
                 StatusCode::NOT_MODIFIED.into_response()

@@ -9,9 +9,12 @@
 //! - Reading: a stream ([`read_stream`]), a range of a stream ([`read_stream_range`],
 //!   the projector's gap fill), pages by position ([`read_page`], a rebuild's history),
 //!   by snapshot ([`read_visible_in`], [`read_committed_between`]), the relay's next
-//!   batch ([`read_outbox`]), everything ([`read_all`]).
+//!   batch ([`read_outbox`]), everything ([`read_all`]), and the whole history as two
+//!   streams of rows for a fold in bounded memory ([`stream_catalog`], then
+//!   [`stream_by_session`]).
 
 use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, StreamExt};
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
 use sqlx::Postgres;
@@ -22,9 +25,21 @@ use vitrine_contract::{Event, Metadata, RecordedEvent, StreamId};
 const INSERT_COLUMNS: &str =
     "stream_id, stream_type, version, event_type, schema_version, payload, metadata";
 
-/// The columns of a [`RecordedEvent`], in its field order.
-const SELECT_COLUMNS: &str =
-    "position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at";
+/// The columns of a [`RecordedEvent`], in its field order (a macro, so that static
+/// statements can be spelled with `concat!`).
+macro_rules! select_columns {
+    () => {
+        "position, stream_id, version, event_type, schema_version, payload, metadata, recorded_at"
+    };
+}
+const SELECT_COLUMNS: &str = select_columns!();
+
+/// Only the events visible in the `pg_snapshot` `$1` (text form), or all when it is NULL.
+macro_rules! visible {
+    () => {
+        "($1::text IS NULL OR pg_visible_in_snapshot(tx_id, $1::pg_snapshot))"
+    };
+}
 
 /// One `events` row as selected; [`RecordedEvent`] (in `contract`, which knows no SQL)
 /// is made from it here only.
@@ -54,6 +69,14 @@ impl From<Row> for RecordedEvent {
             recorded_at: r.recorded_at,
         }
     }
+}
+
+/// A row with the shopper session its stream belongs to.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    #[sqlx(flatten)]
+    row: Row,
+    session: String,
 }
 
 fn recorded(rows: Vec<Row>) -> Vec<RecordedEvent> {
@@ -327,6 +350,55 @@ pub async fn read_committed_between<'c>(
 pub async fn read_all<'c>(conn: impl PgExecutor<'c>) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     let sql = select("ORDER BY position");
     fetch(conn, sqlx::query_as(&sql)).await
+}
+
+/// The catalog's events (category and product streams) visible in `snapshot` (text form;
+/// all when `None`), in position order, as a stream of rows. Read it and
+/// [`stream_by_session`] inside one REPEATABLE READ transaction to see one history.
+pub fn stream_catalog<'e>(
+    conn: &'e mut PgConnection,
+    snapshot: Option<&'e str>,
+) -> BoxStream<'e, Result<RecordedEvent, sqlx::Error>> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        select_columns!(),
+        " FROM events WHERE stream_type IN ('category', 'product') AND ",
+        visible!(),
+        " ORDER BY position"
+    );
+    sqlx::query_as::<_, Row>(SQL)
+        .bind(snapshot)
+        .fetch(conn)
+        .map(|r| r.map(RecordedEvent::from))
+        .boxed()
+}
+
+/// The cart and order streams' events visible in `snapshot` (all when `None`), grouped
+/// by shopper session and in position order within a session, each with its session:
+/// a cart stream is its session's (`cart-{session}`), an order stream joins the session
+/// its `OrderPlaced` names (an order stream without one is a group of its own). PostgreSQL
+/// sorts, spilling to disk, so a reader holds one row at a time.
+pub fn stream_by_session<'e>(
+    conn: &'e mut PgConnection,
+    snapshot: Option<&'e str>,
+) -> BoxStream<'e, Result<(String, RecordedEvent), sqlx::Error>> {
+    const SQL: &str = concat!(
+        "WITH placed AS (SELECT stream_id, payload->>'session_id' AS placed_by FROM events
+                         WHERE event_type = 'order_placed' AND ",
+        visible!(),
+        ") SELECT ",
+        select_columns!(),
+        ", COALESCE(placed_by, CASE WHEN stream_type = 'cart' THEN substr(stream_id, 6) END, stream_id) AS session
+         FROM events LEFT JOIN placed USING (stream_id)
+         WHERE stream_type IN ('cart', 'order') AND ",
+        visible!(),
+        " ORDER BY session, position"
+    );
+    sqlx::query_as::<_, SessionRow>(SQL)
+        .bind(snapshot)
+        .fetch(conn)
+        .map(|r| r.map(|r| (r.session, RecordedEvent::from(r.row))))
+        .boxed()
 }
 
 /// The first `limit` events waiting in the outbox, in position order (the relay's batch).

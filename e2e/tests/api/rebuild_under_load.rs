@@ -269,7 +269,7 @@ async fn rebuild_under_read_load_fails_no_read_and_moves_readers_to_the_new_vers
         let (pool, prefix) = (pool.clone(), p.prefix.clone());
         tokio::spawn(async move {
             let opts = Options {
-                page: 250,
+                part_events: 250,
                 handoff: Duration::from_millis(1_500),
                 grace: Some(Duration::from_secs(2)),
                 ..Options::default()

@@ -7,8 +7,14 @@
 //! earlier run (the catalog is generated deterministically), so a re-run after a crash
 //! replays answers instead of writing twice. A 409 (the slug or SKU exists) counts as
 //! already there.
+//!
+//! Images: with the storefront's manifest (`--static-manifest`, `STATIC_MANIFEST`,
+//! written by `storefront/build.py`), each product names its fingerprinted image
+//! `/static/products/vt-00042.<hash>.svg`; products of an earlier run whose image differs
+//! from the manifest's are corrected with one PATCH each (also when nothing else is to do).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -52,9 +58,55 @@ struct Args {
     /// Seconds to wait for the read side to answer for everything seeded (0: don't wait).
     #[arg(long, default_value_t = 120)]
     wait_secs: u64,
-    /// Image URLs are `{image_base}/{sku}.jpg`; empty sends no image.
-    #[arg(long, default_value = "/static/products")]
+    /// The storefront's asset manifest (`storefront/build.py`): products name their
+    /// fingerprinted image from it. Without it, `--image-base` is used.
+    #[arg(long, env = "STATIC_MANIFEST")]
+    static_manifest: Option<PathBuf>,
+    /// Without a manifest, image URLs are `{image_base}/{sku}.jpg`; empty sends no image.
+    #[arg(long, default_value = "")]
     image_base: String,
+}
+
+/// Where product images come from.
+enum Images {
+    /// Logical name (`products/vt-00042.svg`) to fingerprinted name, under `/static/`.
+    Manifest(HashMap<String, String>),
+    /// `{base}/{sku}.jpg`; empty: no image.
+    Base(String),
+}
+
+impl Images {
+    fn load(args: &Args) -> Result<Self> {
+        match &args.static_manifest {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let manifest: HashMap<String, String> = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a manifest", path.display()))?;
+                Ok(Images::Manifest(manifest))
+            }
+            Some(path) => {
+                eprintln!(
+                    "seed: no manifest at {} (storefront/build.py writes it): products get --image-base",
+                    path.display()
+                );
+                Ok(Images::Base(args.image_base.clone()))
+            }
+            None => Ok(Images::Base(args.image_base.clone())),
+        }
+    }
+
+    /// The image URL of the product with `sku` (`VT-00042`), if any.
+    fn url(&self, sku: &str) -> Option<String> {
+        let sku = sku.to_lowercase();
+        match self {
+            Images::Manifest(m) => m
+                .get(&format!("products/{sku}.svg"))
+                .map(|name| format!("/static/{name}")),
+            Images::Base(base) if base.is_empty() => None,
+            Images::Base(base) => Some(format!("{}/{sku}.jpg", base.trim_end_matches('/'))),
+        }
+    }
 }
 
 /// Name, slug and the product names of each category.
@@ -252,7 +304,7 @@ fn mix(mut x: u64) -> u64 {
 }
 
 /// Product `i`'s body, given its category's id.
-fn product_body(i: usize, category_id: &str, image_base: &str) -> Value {
+fn product_body(i: usize, category_id: &str, images: &Images) -> Value {
     let (category, _, stems) = CATEGORIES[i % CATEGORIES.len()];
     let r = mix(i as u64);
     let stem = stems[(r % stems.len() as u64) as usize];
@@ -280,12 +332,8 @@ fn product_body(i: usize, category_id: &str, image_base: &str) -> Value {
         "category_id": category_id,
         "stock": stock,
     });
-    if !image_base.is_empty() {
-        body["image"] = json!(format!(
-            "{}/{}.jpg",
-            image_base.trim_end_matches('/'),
-            sku.to_lowercase()
-        ));
+    if let Some(url) = images.url(&sku) {
+        body["image"] = json!(url);
     }
     body
 }
@@ -348,6 +396,7 @@ async fn main() -> Result<()> {
     let command = Api::new(&args.command_url, timeout, args.concurrency)?;
     let query = Api::new(&args.query_url, timeout, args.concurrency)?;
     let started = Instant::now();
+    let images = Images::load(&args)?;
 
     let listed = catalog::categories(&query).await.unwrap_or_default();
     let seeded = CATEGORIES
@@ -359,7 +408,7 @@ async fn main() -> Result<()> {
             "seed: {} already lists all {} seed categories; nothing to do (--force seeds anyway)",
             args.query_url, seeded
         );
-        return Ok(());
+        return fix_images(&command, &query, &args, &images).await;
     }
 
     // Categories first: products name them.
@@ -414,12 +463,13 @@ async fn main() -> Result<()> {
             let command = &command;
             let ids = &ids;
             let args = &args;
+            let images = &images;
             async move {
                 let slug = CATEGORIES[i % CATEGORIES.len()].1;
                 let category_id = ids
                     .get(slug)
                     .with_context(|| format!("no id for category {slug}"))?;
-                let body = product_body(i, category_id, &args.image_base);
+                let body = product_body(i, category_id, images);
                 let key = format!("seed-product-{i:05}");
                 create(command, &args.admin_token, "/api/v1/products/", &key, &body).await
             }
@@ -472,7 +522,69 @@ async fn main() -> Result<()> {
             waited.elapsed().as_secs_f64()
         );
     }
+    if already > 0 {
+        fix_images(&command, &query, &args, &images).await?;
+    }
     println!("seed: done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Points every seeded product (SKU `VT-nnnnn`) at the manifest's image: one PATCH per
+/// product whose image differs (a catalog seeded before the storefront's assets existed,
+/// or with an older build). Nothing to do without a manifest.
+async fn fix_images(command: &Api, query: &Api, args: &Args, images: &Images) -> Result<()> {
+    if !matches!(images, Images::Manifest(_)) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let ids = catalog::discover(query, 10_000).await?.product_ids;
+    let results: Vec<Result<bool>> = stream::iter(ids)
+        .map(|id| async move {
+            let doc = query
+                .get(&format!("/api/v1/products/{id}/"), Auth::default())
+                .await?
+                .ok("reading a product")?
+                .json();
+            let sku = doc.get("sku").and_then(Value::as_str).unwrap_or_default();
+            if !sku.starts_with("VT-") {
+                return Ok(false);
+            }
+            let Some(wanted) = images.url(sku) else {
+                return Ok(false);
+            };
+            if doc.get("image_url").and_then(Value::as_str) == Some(wanted.as_str()) {
+                return Ok(false);
+            }
+            let reply = command
+                .send(
+                    reqwest::Method::PATCH,
+                    &format!("/api/v1/products/{id}/"),
+                    Auth::bearer(&args.admin_token),
+                    Some(&json!({ "image": wanted })),
+                )
+                .await?;
+            if !reply.status.is_success() {
+                bail!(
+                    "PATCH /api/v1/products/{id}/: {} {}",
+                    reply.status,
+                    truncate(&reply.body, 300)
+                );
+            }
+            Ok(true)
+        })
+        .buffer_unordered(args.concurrency)
+        .collect()
+        .await;
+    let mut changed = 0;
+    for r in results {
+        if r? {
+            changed += 1;
+        }
+    }
+    println!(
+        "seed: {changed} product images pointed at the storefront's manifest in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -554,17 +666,37 @@ mod tests {
 
     #[test]
     fn product_bodies_are_the_same_on_every_run() {
-        assert_eq!(product_body(42, "c", "/i"), product_body(42, "c", "/i"));
-        assert_ne!(
-            product_body(42, "c", "/i")["sku"],
-            product_body(43, "c", "/i")["sku"]
+        let images = Images::Base("/i".into());
+        assert_eq!(
+            product_body(42, "c", &images),
+            product_body(42, "c", &images)
         );
+        assert_ne!(
+            product_body(42, "c", &images)["sku"],
+            product_body(43, "c", &images)["sku"]
+        );
+    }
+
+    #[test]
+    fn products_name_their_fingerprinted_image_from_the_manifest() {
+        let manifest = HashMap::from([(
+            "products/vt-00042.svg".to_owned(),
+            "products/vt-00042.0123456789ab.svg".to_owned(),
+        )]);
+        let body = product_body(42, "c", &Images::Manifest(manifest));
+        assert_eq!(body["image"], "/static/products/vt-00042.0123456789ab.svg");
+        let none = product_body(43, "c", &Images::Manifest(HashMap::new()));
+        assert!(none.get("image").is_none());
     }
 
     #[test]
     fn catalog_answers_searches_for_laptop_phone_and_camera() {
         let names: Vec<String> = (0..1000)
-            .map(|i| product_body(i, "c", "").to_string().to_lowercase())
+            .map(|i| {
+                product_body(i, "c", &Images::Base(String::new()))
+                    .to_string()
+                    .to_lowercase()
+            })
             .collect();
         for word in ["laptop", "phone", "camera"] {
             let hits = names.iter().filter(|n| n.contains(word)).count();
@@ -575,7 +707,9 @@ mod tests {
     #[test]
     fn stock_stays_between_100_and_1000() {
         for i in 0..1000 {
-            let stock = product_body(i, "c", "")["stock"].as_u64().unwrap();
+            let stock = product_body(i, "c", &Images::Base(String::new()))["stock"]
+                .as_u64()
+                .unwrap();
             assert!((100..=1000).contains(&stock));
         }
     }

@@ -544,7 +544,10 @@ async fn wait_half_built(pool: &PgPool, prefix: &str) -> i32 {
     loop {
         if let Some(v) = building(pool).await {
             let (docs,): (i64,) =
-                sqlx::query_as("SELECT count(*) FROM rm_docs WHERE rm_version = $1")
+                // the catalog's documents are written last, after every part of sessions
+                sqlx::query_as(
+                    "SELECT count(*) FROM rm_docs WHERE rm_version = $1 AND key = 'categories'",
+                )
                     .bind(v)
                     .fetch_one(pool)
                     .await
@@ -568,7 +571,7 @@ async fn wait_half_built(pool: &PgPool, prefix: &str) -> i32 {
 
 fn options(handoff: Duration, grace: Option<Duration>) -> Options {
     Options {
-        page: 250,
+        part_events: 250,
         handoff,
         grace,
         ..Options::default()
@@ -1207,4 +1210,76 @@ async fn events_grow_by(pool: &PgPool, n: i64) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_rebuild_folding_history_in_small_parts_renders_what_the_live_path_rendered() {
+    let mut h = Harness::new().await;
+    let pool = h.db.pool.clone();
+    let (mut recs, _, catalog) = seed_shop(&pool, 12, 30).await;
+    // Shoppers who come back: each of these sessions places three orders, interleaved
+    // with the others' (so a session's events are far apart in position order), and
+    // cancels one of them (cancelled orders do not count as co-purchases).
+    let mut conn = pool.acquire().await.unwrap();
+    let mut versions = HashMap::new();
+    let sessions: Vec<Uuid> = (0..8).map(|_| Uuid::now_v7()).collect();
+    for round in 0..3 {
+        for (s, session) in sessions.iter().enumerate() {
+            let a = &catalog[(s + round) % catalog.len()];
+            let b = &catalog[(s * 5 + round + 1) % catalog.len()];
+            let order_id = Uuid::now_v7();
+            recs.push(
+                append(
+                    &mut conn,
+                    &mut versions,
+                    placed(
+                        order_id,
+                        *session,
+                        vec![line(a.0, &a.1, a.2, 1), line(b.0, &b.1, b.2, 1)],
+                    ),
+                )
+                .await,
+            );
+            if round == 1 {
+                recs.push(
+                    append(&mut conn, &mut versions, Event::OrderCancelled { order_id }).await,
+                );
+            }
+        }
+    }
+    drop(conn);
+    project_live(&mut h, &recs).await;
+
+    // parts of about 4 events: dozens of parts, each of whole sessions
+    let opts = Options {
+        part_events: 4,
+        ..options(Duration::ZERO, None)
+    };
+    let report = rebuild(&pool, &redis_url(), &h.prefix, &opts)
+        .await
+        .expect("the rebuild finishes");
+    assert_eq!(report.history_events, recs.len() as u64);
+
+    let live = projector::store::documents::pg_docs(&pool, 1)
+        .await
+        .unwrap();
+    let rebuilt = projector::store::documents::pg_docs(&pool, 2)
+        .await
+        .unwrap();
+    assert!(live.len() > 100, "a shop of {} documents", live.len());
+    let keys = |docs: &[(String, String)]| docs.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(keys(&rebuilt), keys(&live), "the same documents");
+    for ((key, want), (_, got)) in live.iter().zip(&rebuilt) {
+        assert_eq!(got, want, "{key}: the rebuilt document is the live one");
+    }
+    // a returning shopper's orders list holds all three orders
+    let orders = doc_at(&pool, &h.prefix, 2, &format!("orders:{}", sessions[0]))
+        .await
+        .expect("the orders document of a returning shopper");
+    assert_eq!(
+        orders["orders"].as_array().map(Vec::len),
+        Some(3),
+        "{orders}"
+    );
+    assert_verified(&pool, &h.prefix, 2).await;
 }

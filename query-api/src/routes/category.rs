@@ -11,7 +11,8 @@ use crate::openapi::CategoryTree;
 use crate::store::Found;
 use crate::AppState;
 
-pub const MAX_AGE: u32 = 900;
+/// `stale-if-error` for this document (0: none; it shows prices or stock).
+pub const STALE_IF_ERROR: u32 = 300;
 
 #[utoipa::path(
     get,
@@ -20,8 +21,8 @@ pub const MAX_AGE: u32 = 900;
     summary = "The category tree",
     params(("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "the document", body = CategoryTree, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=900"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=900"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "the document", body = CategoryTree, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1, stale-if-error=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1, stale-if-error=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
     )
 )]
@@ -29,7 +30,9 @@ pub async fn categories(State(app): State<AppState>, headers: HeaderMap) -> Resp
     let mut lk = Lookups::default();
     let result = async {
         let live = app.live();
-        let caching = Caching::Public { max_age: MAX_AGE };
+        let caching = Caching::Public {
+            stale_if_error: STALE_IF_ERROR,
+        };
         Ok(
             match app
                 .store

@@ -13,7 +13,8 @@ use crate::openapi::{IdParam, MinVersion, ProductDoc};
 use crate::store::Found;
 use crate::AppState;
 
-pub const MAX_AGE: u32 = 300;
+/// `stale-if-error` for this document (0: none; it shows prices or stock).
+pub const STALE_IF_ERROR: u32 = 0;
 
 #[utoipa::path(
     get,
@@ -22,8 +23,8 @@ pub const MAX_AGE: u32 = 300;
     summary = "A product",
     params(IdParam, MinVersion, ("X-Min-Version" = Option<i64>, Header, description = "the header form of min_version"), ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "the document", body = ProductDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "the document", body = ProductDoc, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 400, description = "bad-parameter: min_version"),
         (status = 404, description = "not-found: no such product"),
         (status = 503, description = "not-yet: min_version not reached in time, or unavailable (Retry-After: 1)"),
@@ -49,7 +50,9 @@ pub async fn detail(
             Found::Doc { rev, body } => Ok(Served::new(
                 body,
                 super::etag(&live, rev),
-                Caching::Public { max_age: MAX_AGE },
+                Caching::Public {
+                    stale_if_error: STALE_IF_ERROR,
+                },
             )),
             Found::Gone | Found::Absent => Err(ApiError::NotFound),
         }

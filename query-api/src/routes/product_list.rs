@@ -13,7 +13,8 @@ use crate::openapi::{ListPage, ListParams};
 use crate::store::Found;
 use crate::AppState;
 
-pub const MAX_AGE: u32 = 300;
+/// `stale-if-error` for this document (0: none; it shows prices or stock).
+pub const STALE_IF_ERROR: u32 = 0;
 /// Deeper pages are refused rather than looked up.
 pub const MAX_PAGE: u32 = 10_000;
 
@@ -39,8 +40,8 @@ fn category(raw: Option<&String>) -> Result<&str, ApiError> {
     summary = "A page of products (of a category, sorted)",
     params(ListParams, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "the document", body = ListPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=300"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "the document", body = ListPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 400, description = "bad-parameter: category, sort or page"),
         (status = 404, description = "not-found: a page past the last one"),
         (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
@@ -61,7 +62,9 @@ pub async fn list(State(app): State<AppState>, params: Params, headers: HeaderMa
         };
         let page = http::page(&params, MAX_PAGE)?;
         let live = app.live();
-        let caching = Caching::Public { max_age: MAX_AGE };
+        let caching = Caching::Public {
+            stale_if_error: STALE_IF_ERROR,
+        };
         match app
             .store
             .doc(

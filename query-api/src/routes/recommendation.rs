@@ -14,7 +14,8 @@ use crate::openapi::{IdParam, Recommendations};
 use crate::store::Found;
 use crate::AppState;
 
-pub const MAX_AGE: u32 = 3600;
+/// `stale-if-error` for this document (0: none; it shows prices or stock).
+pub const STALE_IF_ERROR: u32 = 0;
 
 #[utoipa::path(
     get,
@@ -23,8 +24,8 @@ pub const MAX_AGE: u32 = 3600;
     summary = "Products bought together with this one",
     params(IdParam, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "up to 10 products (empty when none yet)", body = Recommendations, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=3600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=3600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "up to 10 products (empty when none yet)", body = Recommendations, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 404, description = "not-found: the id is not a UUID"),
         (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
     )
@@ -38,7 +39,9 @@ pub async fn recommendations(
     let result = async {
         let id = Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
         let live = app.live();
-        let caching = Caching::Public { max_age: MAX_AGE };
+        let caching = Caching::Public {
+            stale_if_error: STALE_IF_ERROR,
+        };
         Ok(
             match app
                 .store

@@ -11,7 +11,8 @@ use crate::lookups::Lookups;
 use crate::openapi::{SearchPage, SearchParams};
 use crate::AppState;
 
-pub const MAX_AGE: u32 = 600;
+/// `stale-if-error` for this document (0: none; it shows prices or stock).
+pub const STALE_IF_ERROR: u32 = 0;
 pub const MAX_PAGE: u32 = 500;
 pub const MAX_QUERY_CHARS: usize = 200;
 
@@ -22,8 +23,8 @@ pub const MAX_QUERY_CHARS: usize = 200;
     summary = "Full-text search",
     params(SearchParams, ("If-None-Match" = Option<String>, Header, description = "an ETag from an earlier answer: 304 when it still matches")),
     responses(
-        (status = 200, description = "a page of results (the ETag changes with the catalog)", body = SearchPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
-        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=600"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 200, description = "a page of results (the ETag changes with the catalog)", body = SearchPage, headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
+        (status = 304, description = "not modified (If-None-Match matched)", headers(("ETag" = String, description = "`\"v{read-model version}-{rev}\"`; send it back in If-None-Match"), ("Cache-Control" = String, description = "public, max-age=0, s-maxage=2, stale-while-revalidate=1"), ("X-Lookups" = String, description = "`redis=N; sql=N`: what the read cost"))),
         (status = 400, description = "bad-parameter: q (empty or too long) or page"),
         (status = 503, description = "unavailable: neither Redis nor PostgreSQL answers (Retry-After: 1)"),
     )
@@ -50,7 +51,9 @@ pub async fn search(State(app): State<AppState>, params: Params, headers: Header
         Ok(Served::new(
             body,
             etag,
-            Caching::Public { max_age: MAX_AGE },
+            Caching::Public {
+                stale_if_error: STALE_IF_ERROR,
+            },
         ))
     }
     .await;

@@ -26,7 +26,10 @@ async fn product_detail_misses_once_then_hits_with_one_redis_command() {
         "the document's bytes are served as stored"
     );
     assert_eq!(miss.header("content-type"), "application/json");
-    assert_eq!(miss.header("cache-control"), "public, max-age=300");
+    assert_eq!(
+        miss.header("cache-control"),
+        "public, max-age=0, s-maxage=2, stale-while-revalidate=1"
+    );
     assert_eq!(miss.header("etag"), format!("\"v1-{rev}\""));
 
     // The slash-less path is the same read, now from Redis.
@@ -139,13 +142,17 @@ async fn list_pages_categories_and_recommendations_miss_once_then_hit() {
         (
             "/api/v1/products/?category=cameras&sort=price&page=2",
             &page,
-            "public, max-age=300",
+            "public, max-age=0, s-maxage=2, stale-while-revalidate=1",
         ),
-        ("/api/v1/categories/", &categories, "public, max-age=900"),
+        (
+            "/api/v1/categories/",
+            &categories,
+            "public, max-age=0, s-maxage=2, stale-while-revalidate=1, stale-if-error=300",
+        ),
         (
             &*format!("/api/v1/products/{product}/recommendations/"),
             &recs,
-            "public, max-age=3600",
+            "public, max-age=0, s-maxage=2, stale-while-revalidate=1",
         ),
     ];
     for (uri, body, cache_control) in cases {
@@ -348,7 +355,10 @@ async fn search_runs_one_statement_on_a_miss_and_one_get_on_a_hit() {
     assert_eq!(results["total"], 3);
     assert_eq!(results["pages"], 1);
     assert_eq!(results["items"].as_array().unwrap().len(), 3);
-    assert_eq!(miss.header("cache-control"), "public, max-age=600");
+    assert_eq!(
+        miss.header("cache-control"),
+        "public, max-age=0, s-maxage=2, stale-while-revalidate=1"
+    );
     // Another spelling of the same normalized query hits the cache.
     let hit = app.get("/api/v1/products/search?q=CAMERA").await;
     assert_eq!(
