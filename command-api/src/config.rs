@@ -184,6 +184,13 @@ pub struct RelayConfig {
     pub kafka_brokers: String,
     #[arg(long, env = "KAFKA_TOPIC", default_value = "vitrine.events")]
     pub kafka_topic: String,
+    /// A librdkafka properties file (`name=value` lines). Any librdkafka property can
+    /// also be set as KAFKA_OPTION_<NAME>, dots as underscores (KAFKA_OPTION_SECURITY_PROTOCOL=SASL_SSL
+    /// is security.protocol, KAFKA_OPTION_SASL_PASSWORD is sasl.password): TLS, SASL and
+    /// the rest; they override the file and the program's own settings. Values are never
+    /// printed.
+    #[arg(long, env = "KAFKA_PROPERTIES_FILE")]
+    pub kafka_properties_file: Option<std::path::PathBuf>,
     #[arg(long, env = "KAFKA_PARTITIONS", default_value_t = 6)]
     pub kafka_partitions: i32,
     #[arg(long, env = "KAFKA_REPLICATION", default_value_t = 1)]

@@ -144,30 +144,45 @@ async fn signal_commits(
     }
 }
 
-fn producer(config: &RelayConfig) -> Result<FutureProducer, rdkafka::error::KafkaError> {
-    ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .set("enable.idempotence", config.kafka_idempotence.to_string())
-        // one request in flight per broker keeps a stream's events in order through
-        // retries without the idempotent producer
-        .set(
-            "max.in.flight.requests.per.connection",
-            if config.kafka_idempotence { "5" } else { "1" },
-        )
-        .set("acks", "all")
-        // publishing again within a second of the broker's return (the default backs off to 10 s)
-        .set("reconnect.backoff.max.ms", "1000")
-        .set("linger.ms", config.linger_ms.to_string())
-        .set("message.timeout.ms", config.message_timeout_ms.to_string())
-        .set("compression.type", "none")
-        .create()
+/// The brokers and the operator's extra properties (TLS, SASL, ...: `KAFKA_OPTION_*`,
+/// `KAFKA_PROPERTIES_FILE`), which win over the program's own settings.
+pub fn client_config(
+    config: &RelayConfig,
+    own: impl FnOnce(&mut ClientConfig),
+) -> anyhow::Result<ClientConfig> {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.kafka_brokers);
+    own(&mut client);
+    let extra = vitrine_runtime::kafka::client_options(config.kafka_properties_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    for (name, value) in extra {
+        client.set(name, value);
+    }
+    Ok(client)
+}
+
+fn producer(config: &RelayConfig) -> anyhow::Result<FutureProducer> {
+    Ok(client_config(config, |c| {
+        c.set("enable.idempotence", config.kafka_idempotence.to_string())
+            // one request in flight per broker keeps a stream's events in order through
+            // retries without the idempotent producer
+            .set(
+                "max.in.flight.requests.per.connection",
+                if config.kafka_idempotence { "5" } else { "1" },
+            )
+            .set("acks", "all")
+            // publishing again within a second of the broker's return (the default backs off to 10 s)
+            .set("reconnect.backoff.max.ms", "1000")
+            .set("linger.ms", config.linger_ms.to_string())
+            .set("message.timeout.ms", config.message_timeout_ms.to_string())
+            .set("compression.type", "none");
+    })?
+    .create()?)
 }
 
 /// Creates the topic if it is missing ("already exists" is success).
 pub async fn ensure_topic(config: &RelayConfig) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &config.kafka_brokers)
-        .create()?;
+    let admin: AdminClient<DefaultClientContext> = client_config(config, |_| {})?.create()?;
     let topic = NewTopic::new(
         &config.kafka_topic,
         config.kafka_partitions,

@@ -71,7 +71,8 @@ impl Fetching {
 /// (JoinGroup/SyncGroup) is never involved. librdkafka wants a `group.id` for `assign`
 /// all the same; nothing is committed under it.
 pub fn consumer(config: &Config) -> anyhow::Result<StreamConsumer> {
-    let consumer: StreamConsumer = ClientConfig::new()
+    let mut client = ClientConfig::new();
+    client
         .set("bootstrap.servers", &config.kafka_brokers)
         .set("group.id", format!("{}.projector", config.kafka_topic))
         .set("enable.auto.commit", "false")
@@ -79,8 +80,15 @@ pub fn consumer(config: &Config) -> anyhow::Result<StreamConsumer> {
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "10")
         // back at work within a second of the broker's return (the default backs off to 10 s)
-        .set("reconnect.backoff.max.ms", "1000")
-        .create()?;
+        .set("reconnect.backoff.max.ms", "1000");
+    // The operator's extra properties (TLS, SASL, ...: `KAFKA_OPTION_*`,
+    // `KAFKA_PROPERTIES_FILE`) win over the settings above.
+    let extra = vitrine_runtime::kafka::client_options(config.kafka_properties_file.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    for (name, value) in extra {
+        client.set(name, value);
+    }
+    let consumer: StreamConsumer = client.create()?;
     Ok(consumer)
 }
 

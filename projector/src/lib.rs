@@ -72,6 +72,13 @@ pub struct Config {
     pub kafka_brokers: String,
     #[arg(long, env = "KAFKA_TOPIC", default_value = "vitrine.events")]
     pub kafka_topic: String,
+    /// A librdkafka properties file (`name=value` lines). Any librdkafka property can
+    /// also be set as KAFKA_OPTION_<NAME>, dots as underscores (KAFKA_OPTION_SECURITY_PROTOCOL=SASL_SSL
+    /// is security.protocol, KAFKA_OPTION_SASL_PASSWORD is sasl.password): TLS, SASL and
+    /// the rest; they override the file and the program's own settings. Values are never
+    /// printed.
+    #[arg(long, env = "KAFKA_PROPERTIES_FILE")]
+    pub kafka_properties_file: Option<std::path::PathBuf>,
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8090")]
     pub listen_addr: String,
     /// Most messages applied in one batch.

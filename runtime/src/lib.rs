@@ -19,11 +19,13 @@
 //!   the problem+json schema in OpenAPI documents, the operation list tests compare;
 //! - [`secrets`]: the start-up check that refuses missing, published or short secrets
 //!   outside development mode;
+//! - [`kafka`]: librdkafka properties passed through (`KAFKA_OPTION_*`, a properties file);
 //! - [`wakeup`]: LISTEN/NOTIFY wake-ups (commits → relay, relay → projectors), so an
 //!   idle store does not poll.
 
 pub mod event_store;
 pub mod http;
+pub mod kafka;
 pub mod locks;
 pub mod openapi;
 pub mod secrets;

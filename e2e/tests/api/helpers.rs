@@ -80,6 +80,7 @@ impl Pipeline {
             redis_prefix: prefix.clone(),
             kafka_brokers: vitrine_testkit::kafka_brokers(),
             kafka_topic: command.topic.clone(),
+            kafka_properties_file: None,
             listen_addr: "127.0.0.1:0".into(),
             batch_max: 500,
             stall_seconds: 30,

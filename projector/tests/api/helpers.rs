@@ -240,6 +240,7 @@ pub fn projector_config(h: &Harness, topic: &str, batch_max: usize) -> projector
         redis_prefix: h.prefix.clone(),
         kafka_brokers: vitrine_testkit::kafka_brokers(),
         kafka_topic: topic.to_owned(),
+        kafka_properties_file: None,
         listen_addr: "127.0.0.1:0".into(),
         batch_max,
         stall_seconds: 30,
