@@ -93,7 +93,7 @@ write_targets() {
     [[ "$exclude" == *" $p "* ]] || list="$list${list:+,}\"127.0.0.1:$p\""
   done
   mkdir -p "$PROM_TARGETS_DIR"
-  printf '[{"labels": {"program": "%s"}, "targets": [%s]}]\n' "$prog" "$list" >"$PROM_TARGETS_DIR/$prog.json.next"
+  printf '[{"targets": [%s]}]\n' "$list" >"$PROM_TARGETS_DIR/$prog.json.next"
   mv "$PROM_TARGETS_DIR/$prog.json.next" "$PROM_TARGETS_DIR/$prog.json"
 }
 
