@@ -50,10 +50,14 @@ def expressions():
         for group in yaml.safe_load(open(path))["groups"]:
             for rule in group["rules"]:
                 found.append((f"{path}: {rule.get('record') or rule.get('alert')}", rule["expr"]))
-    # The status page's queries: data-expr="..." attributes (deploy/prometheus/consoles).
+    # The status page's queries: data-expr="..." attributes (deploy/prometheus/consoles),
     for path in sorted(glob.glob(CONSOLES)):
-        for m in re.finditer(r'data-expr="([^"]+)"', open(path).read()):
+        text = open(path).read()
+        for m in re.finditer(r'data-expr="([^"]+)"', text):
             found.append((path, m.group(1).replace("&quot;", '"')))
+        # ... and the template's own: {{ query "..." }}, {{ template "now" "..." }}.
+        for m in re.finditer(r'(?:query|"now") "((?:[^"\\]|\\.)*)"', text):
+            found.append((path, m.group(1).replace('\\"', '"')))
     return found
 
 
@@ -90,7 +94,7 @@ def documented():
             names.add(name)
             if kind == "histogram":
                 names.update(f"{name}_{s}" for s in ("bucket", "sum", "count"))
-    return names | {"up"}
+    return names | {"up", "ALERTS"}  # Prometheus's own: targets scraped, alerts active
 
 
 def used():
