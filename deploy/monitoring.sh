@@ -16,7 +16,6 @@ ME=monitoring
 
 PROM_DIR="$RUN_DIR/prometheus"
 MON_PIDS="$RUN_DIR/monitoring"
-mkdir -p "$PROM_DIR/data" "$PROM_TARGETS_DIR" "$MON_PIDS"
 
 alive() { local pid; pid=$(cat "$1" 2>/dev/null || true); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
@@ -61,10 +60,11 @@ render() {
 }
 
 start() {
+  mkdir -p "$PROM_DIR/data" "$PROM_TARGETS_DIR" "$MON_PIDS"
   local changed prog
+  [ -f "$STORE_ENV" ] || die "$STORE_ENV is missing: bring the store up with 'bash deploy/up.sh'"
   changed=$(render)
   for prog in command-api query-api projector; do write_targets "$prog"; done
-  [ -f "$STORE_ENV" ] || die "$STORE_ENV is missing: bring the store up with 'bash deploy/up.sh'"
   daemon redis-exporter "$REDIS_EXPORTER_PORT" prometheus-redis-exporter \
     -redis.addr "redis://127.0.0.1:$REDIS_PORT" -web.listen-address "127.0.0.1:$REDIS_EXPORTER_PORT"
   DATA_SOURCE_NAME="postgresql://postgres@127.0.0.1:$PG_PORT/vitrine?sslmode=disable" \
