@@ -278,7 +278,7 @@ pub fn request_ids<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) ->
 
 /// The span of one request: method, path (never the query string: searches and tokens)
 /// and the request id.
-fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
         .get(REQUEST_ID)

@@ -55,7 +55,7 @@ pub struct Def {
 use Kind::{Counter, Gauge, Histogram};
 use Program::{CommandApi, Projector, QueryApi};
 
-macro_rules! metrics {
+macro_rules! define_metrics {
     ($($konst:ident = $name:literal, $kind:ident, [$($label:literal),*], [$($prog:ident),+], $help:literal;)+) => {
         $(#[doc = $help] pub const $konst: &str = $name;)+
         /// Every metric, in `docs/metrics.md`'s order.
@@ -65,7 +65,7 @@ macro_rules! metrics {
     };
 }
 
-metrics! {
+define_metrics! {
     HTTP_REQUESTS_TOTAL = "vitrine_http_requests_total", Counter, ["method", "route", "status"], [CommandApi, QueryApi], "requests answered";
     HTTP_REQUEST_DURATION_SECONDS = "vitrine_http_request_duration_seconds", Histogram, ["method", "route"], [CommandApi, QueryApi], "time to answer";
     DB_POOL_CONNECTIONS = "vitrine_db_pool_connections", Gauge, ["state"], [CommandApi, QueryApi, Projector], "sqlx pool";
