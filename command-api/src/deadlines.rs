@@ -29,7 +29,8 @@ pub fn spawn(app: AppState) -> JoinHandle<()> {
                 Ok(Some(_)) => continue, // more may be due
                 Ok(None) => {}
                 Err(e) => {
-                    metrics::counter!(vitrine_runtime::metric::ORDER_DEADLINE_ERRORS_TOTAL).increment(1);
+                    metrics::counter!(vitrine_runtime::metric::ORDER_DEADLINE_ERRORS_TOTAL)
+                        .increment(1);
                     tracing::warn!(error = %e, "could not act on a payment deadline; retrying");
                 }
             }

@@ -384,9 +384,11 @@ async fn relay_batch(
         .bind(wakeup::PUBLISHED_CHANNEL)
         .execute(pool)
         .await?;
-        metrics::counter!(vitrine_runtime::metric::RELAY_PUBLISHED_EVENTS_TOTAL).increment(acked.len() as u64);
+        metrics::counter!(vitrine_runtime::metric::RELAY_PUBLISHED_EVENTS_TOTAL)
+            .increment(acked.len() as u64);
         if let Some(last) = acked.iter().max() {
-            metrics::gauge!(vitrine_runtime::metric::RELAY_LAST_PUBLISHED_POSITION).set(*last as f64);
+            metrics::gauge!(vitrine_runtime::metric::RELAY_LAST_PUBLISHED_POSITION)
+                .set(*last as f64);
         }
     }
     if failures > 0 {

@@ -282,7 +282,8 @@ pub async fn consume(
                     Verdict::Stalled { reason, seek } => {
                         if seek {
                             tracing::error!(%reason, "projector stalled: seeking every partition again");
-                            metrics::counter!(vitrine_runtime::metric::PROJECTOR_STALLS_TOTAL).increment(1);
+                            metrics::counter!(vitrine_runtime::metric::PROJECTOR_STALLS_TOTAL)
+                                .increment(1);
                             reassign = true;
                         }
                         health.set_stalled(Some(reason));
@@ -371,7 +372,8 @@ pub async fn consume(
                         correlation_ids = %crate::apply::correlation_ids(&items),
                         "batch failed; retrying"
                     );
-                    metrics::counter!(vitrine_runtime::metric::PROJECTOR_BATCH_FAILURES_TOTAL).increment(1);
+                    metrics::counter!(vitrine_runtime::metric::PROJECTOR_BATCH_FAILURES_TOTAL)
+                        .increment(1);
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {},
                         _ = shutdown.changed() => {

@@ -112,10 +112,13 @@ async fn follow_live(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
             }
             if let Ok((applied, max, dead)) = store::progress::progress(&pool, v).await {
                 metrics::gauge!(vitrine_runtime::metric::PROJECTOR_POSITION).set(applied as f64);
-                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_LAG_EVENTS).set((max - applied).max(0) as f64);
-                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_DEAD_LETTERS_OPEN).set(dead as f64);
+                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_LAG_EVENTS)
+                    .set((max - applied).max(0) as f64);
+                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_DEAD_LETTERS_OPEN)
+                    .set(dead as f64);
                 if let Ok(age) = store::progress::oldest_waiting_age(&pool, applied).await {
-                    metrics::gauge!(vitrine_runtime::metric::PROJECTOR_LAG_SECONDS).set(age.max(0.0));
+                    metrics::gauge!(vitrine_runtime::metric::PROJECTOR_LAG_SECONDS)
+                        .set(age.max(0.0));
                 }
             }
         }

@@ -305,7 +305,8 @@ async fn repair_round<C: ConnectionLike>(
     if settled > 0 {
         tracing::info!(batches = settled, "owed Redis writes settled");
     }
-    metrics::gauge!(vitrine_runtime::metric::PROJECTOR_REDIS_OWED_BATCHES).set(owed_count(pool).await? as f64);
+    metrics::gauge!(vitrine_runtime::metric::PROJECTOR_REDIS_OWED_BATCHES)
+        .set(owed_count(pool).await? as f64);
     Ok((refilled, settled))
 }
 

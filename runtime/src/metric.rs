@@ -201,7 +201,10 @@ pub fn check_exposition(text: &str, program: Program) -> Vec<String> {
         }
         let series: Vec<(String, Vec<&str>)> = match def.kind {
             Histogram => vec![
-                (format!("{}_bucket", def.name), [def.labels, &["le"]].concat()),
+                (
+                    format!("{}_bucket", def.name),
+                    [def.labels, &["le"]].concat(),
+                ),
                 (format!("{}_sum", def.name), def.labels.to_vec()),
                 (format!("{}_count", def.name), def.labels.to_vec()),
             ],
@@ -285,7 +288,10 @@ mod tests {
                 )
             })
             .collect();
-        assert_eq!(doc, code, "docs/metrics.md's table and runtime::metric::ALL differ");
+        assert_eq!(
+            doc, code,
+            "docs/metrics.md's table and runtime::metric::ALL differ"
+        );
     }
 
     #[test]
@@ -303,7 +309,10 @@ mod tests {
                 .unwrap();
         assert_eq!(name, "vitrine_http_requests_total");
         assert_eq!(labels, ["method", "route", "status"]);
-        assert_eq!(sample("vitrine_outbox_depth_events 0").unwrap().1, Vec::<&str>::new());
+        assert_eq!(
+            sample("vitrine_outbox_depth_events 0").unwrap().1,
+            Vec::<&str>::new()
+        );
         let (_, labels) = sample(r#"x{a="q\"uo,te}",b="2"} 1"#).unwrap();
         assert_eq!(labels, ["a", "b"]);
     }
@@ -312,7 +321,17 @@ mod tests {
     fn an_exposition_missing_a_metric_or_with_an_undocumented_label_is_refused() {
         let text = "# TYPE vitrine_db_pool_connections gauge\nvitrine_db_pool_connections{state=\"idle\",pool=\"x\"} 1\n";
         let problems = check_exposition(text, Program::Projector);
-        assert!(problems.iter().any(|p| p.contains("vitrine_db_pool_connections: labels")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("vitrine_projector_position: no")), "{problems:?}");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("vitrine_db_pool_connections: labels")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("vitrine_projector_position: no")),
+            "{problems:?}"
+        );
     }
 }

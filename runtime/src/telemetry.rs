@@ -24,7 +24,9 @@ pub fn init_tracing() {
             .with_span_list(true)
             .try_init()
     } else {
-        builder.with_ansi(std::io::stderr().is_terminal()).try_init()
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
     };
     if !format.is_empty() && !["json", "text"].contains(&format.to_ascii_lowercase().as_str()) {
         tracing::warn!(LOG_FORMAT = %format, "unknown LOG_FORMAT (json or text): writing text");
@@ -76,7 +78,8 @@ pub async fn shutdown_signal() {
 pub fn record_pool(pool: &sqlx::PgPool) {
     let size = f64::from(pool.size());
     let idle = pool.num_idle() as f64;
-    metrics::gauge!(crate::metric::DB_POOL_CONNECTIONS, "state" => "in_use").set((size - idle).max(0.0));
+    metrics::gauge!(crate::metric::DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set((size - idle).max(0.0));
     metrics::gauge!(crate::metric::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
     metrics::gauge!(crate::metric::DB_POOL_CONNECTIONS, "state" => "max")
         .set(f64::from(pool.options().get_max_connections()));

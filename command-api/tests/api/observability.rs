@@ -26,7 +26,10 @@ async fn metrics_has_every_documented_metric_with_its_documented_labels() {
         if text.contains("vitrine_relay_published_events_total 1") {
             break text;
         }
-        assert!(std::time::Instant::now() < deadline, "the relay did not publish:\n{text}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay did not publish:\n{text}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     let problems = check_exposition(&text, Program::CommandApi);
@@ -70,7 +73,14 @@ async fn a_commands_request_id_is_echoed_and_recorded_as_its_events_correlation_
     assert!(Uuid::parse_str(&made).is_ok(), "a new UUID: {made:?}");
     assert_eq!(correlation(&app).await, made);
 
-    let refused = app.post("/api/v1/categories/").admin().json(json!({})).await;
+    let refused = app
+        .post("/api/v1/categories/")
+        .admin()
+        .json(json!({}))
+        .await;
     assert!(refused.status.is_client_error(), "{}", refused.status);
-    assert!(Uuid::parse_str(refused.header("x-request-id")).is_ok(), "error answers too");
+    assert!(
+        Uuid::parse_str(refused.header("x-request-id")).is_ok(),
+        "error answers too"
+    );
 }

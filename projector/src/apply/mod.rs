@@ -221,9 +221,12 @@ async fn apply<C: redis::aio::ConnectionLike>(
     };
     write::to_redis(pool, redis, prefix, version, &written, &mut report).await;
 
-    metrics::counter!(vitrine_runtime::metric::PROJECTOR_APPLIED_EVENTS_TOTAL).increment(report.applied);
-    metrics::counter!(vitrine_runtime::metric::PROJECTOR_DEAD_LETTERS_TOTAL).increment(written.new_letters);
-    metrics::counter!(vitrine_runtime::metric::PROJECTOR_DOCS_WRITTEN_TOTAL).increment(report.docs as u64);
+    metrics::counter!(vitrine_runtime::metric::PROJECTOR_APPLIED_EVENTS_TOTAL)
+        .increment(report.applied);
+    metrics::counter!(vitrine_runtime::metric::PROJECTOR_DEAD_LETTERS_TOTAL)
+        .increment(written.new_letters);
+    metrics::counter!(vitrine_runtime::metric::PROJECTOR_DOCS_WRITTEN_TOTAL)
+        .increment(report.docs as u64);
     metrics::histogram!(vitrine_runtime::metric::PROJECTOR_BATCH_DURATION_SECONDS)
         .record(started.elapsed().as_secs_f64());
     if matches!(target, Target::Live) {
@@ -231,7 +234,8 @@ async fn apply<C: redis::aio::ConnectionLike>(
         let now = chrono::Utc::now();
         for item in items {
             if let Incoming::Event(e) = item {
-                let delay = (now - e.recorded_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+                let delay =
+                    (now - e.recorded_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
                 metrics::histogram!(vitrine_runtime::metric::PROJECTOR_EVENT_DELAY_SECONDS)
                     .record(delay.max(0.0));
                 tracing::debug!(

@@ -50,7 +50,10 @@ async fn metrics_has_every_documented_metric_with_its_documented_labels() {
         {
             break text;
         }
-        assert!(Instant::now() < deadline, "the event was not applied:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "the event was not applied:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let problems = check_exposition(&text, Program::Projector);

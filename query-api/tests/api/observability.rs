@@ -12,9 +12,21 @@ async fn metrics_has_every_documented_metric_with_its_documented_labels() {
     let app = TestApp::start().await;
     // Reads that make the route-labelled series: a miss, then a hit.
     let id = Uuid::now_v7();
-    project_to_postgres(&app, 1, &doc_key::product(id), Some(&product_doc(id, 1, "Lamp"))).await;
-    assert_eq!(app.get(&format!("/api/v1/products/{id}/")).await.status, StatusCode::OK);
-    assert_eq!(app.get(&format!("/api/v1/products/{id}/")).await.status, StatusCode::OK);
+    project_to_postgres(
+        &app,
+        1,
+        &doc_key::product(id),
+        Some(&product_doc(id, 1, "Lamp")),
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}/")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{id}/")).await.status,
+        StatusCode::OK
+    );
 
     let scrape = app.get("/metrics").await;
     assert_eq!(scrape.status, StatusCode::OK);
@@ -29,7 +41,10 @@ async fn every_answer_echoes_the_request_id_it_was_given_or_a_new_one() {
         .get("/api/v1/categories/")
         .header("x-request-id", "0190f0c2-6c1e-7cc4-9a3e-4f3b1f0e2d11")
         .await;
-    assert_eq!(given.header("x-request-id"), "0190f0c2-6c1e-7cc4-9a3e-4f3b1f0e2d11");
+    assert_eq!(
+        given.header("x-request-id"),
+        "0190f0c2-6c1e-7cc4-9a3e-4f3b1f0e2d11"
+    );
 
     let first = app.get("/api/v1/products/not-a-uuid/").await;
     let second = app.get("/api/v1/products/not-a-uuid/").await;
