@@ -24,10 +24,15 @@ for prog in command-api query-api projector; do
   done
   echo "40-monitoring: $prog: $(wc -w <<<"$want") instances, each scraped and up"
 done
-for job in redis postgres pgbouncer; do
-  [ "$(q "up{job=\"$job\"}" '.data.result[0].value[1]')" = 1 ] || { echo "40-monitoring: the $job exporter is not up" >&2; exit 1; }
+# The exporters answer and reach their service (each needs its first scrape).
+deadline=$((SECONDS + 60))
+for up in 'up{job="redis"}' 'redis_up' 'up{job="postgres"}' 'pg_up' 'up{job="pgbouncer"}' 'pgbouncer_up'; do
+  until [ "$(q "$up" '.data.result[0].value[1]')" = 1 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "40-monitoring: $up is not 1 (deploy/monitoring.sh, ~/.vitrine/logs/*-exporter.log)" >&2; exit 1; }
+    sleep 1
+  done
 done
-[ "$(q 'pgbouncer_up' '.data.result[0].value[1]')" = 1 ] || { echo "40-monitoring: the PgBouncer exporter cannot read PgBouncer" >&2; exit 1; }
+echo "40-monitoring: the Redis, PostgreSQL and PgBouncer exporters are up and reach their services"
 
 # The recording rules answer for every program (the rate rules need two scrapes).
 deadline=$((SECONDS + 90))

@@ -3,9 +3,9 @@
 
 Debian's exporter (1.7) reads SHOW STATS and SHOW LISTS by columns that PgBouncer 1.8
 renamed (total_requests, ...), so against the PgBouncer the store runs (>= 1.21, ADR 4)
-every scrape fails. This runs the package's own collector class over the two views whose
-columns are unchanged, SHOW POOLS and SHOW DATABASES, with the pool columns the alerts
-need, and reconnects after PgBouncer restarts (the package keeps one connection forever).
+every scrape fails. This runs the package's own collector class over the columns of
+SHOW POOLS and SHOW DATABASES that the alerts need and that newer PgBouncers still have
+(its `reserve_pool` is `reserve_pool_size` since 1.24, so it is left out), and reconnects after PgBouncer restarts (the package keeps one connection forever).
 
     pgbouncer_exporter.py LISTEN_HOST LISTEN_PORT PGBOUNCER_HOST PGBOUNCER_PORT USER
 """
@@ -58,7 +58,6 @@ class Databases(NamedColumnCollector):
     labels = ["database"]
     metrics = {
         "pool_size": ("databases_pool_size", "Server connections allowed per user/database pair"),
-        "reserve_pool": ("databases_reserve_pool", "Extra connections allowed when clients wait"),
     }
 
     def get_labels_for_row(self, row):

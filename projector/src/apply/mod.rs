@@ -242,7 +242,7 @@ async fn apply<C: redis::aio::ConnectionLike>(
                     position = e.position,
                     stream_id = %e.stream_id,
                     event_type = %e.event_type,
-                    correlation_id = ?e.metadata.correlation_id,
+                    correlation_id = %e.metadata.correlation_id.map(|c| c.to_string()).unwrap_or_default(),
                     delay_seconds = delay,
                     "event readable"
                 );
