@@ -4,7 +4,8 @@ rules and the status page, and the metric names each one reads.
     promql_names.py rules-file OUT     every expression as a recording rule (for promtool)
     promql_names.py check-docs         every name read is documented (docs/metrics.md) or
                                        recorded (deploy/prometheus/rules/recording.yml)
-    promql_names.py check-live URL     every name read is in the live Prometheus at URL
+    promql_names.py check-live URL     every name read is in the live Prometheus at URL (a
+                                       route- or status-labelled one may not be yet)
     promql_names.py names              the names read, one per line
 
 Run from the repository root with Debian's python3 (it has PyYAML).
@@ -77,6 +78,19 @@ def metric_names(expr):
     return names
 
 
+def documented_open():
+    """Documented names with an open label (route, status): each series appears with its
+    first occurrence, so a quiet store may not have one yet (a route never missed)."""
+    names = set()
+    for line in open(METRICS_DOC):
+        m = re.match(r"\| `([a-z_:][a-z0-9_:]*)\{([^}`]*)\}`(?: / `([a-z_:][a-z0-9_:]*)\{([^}`]*)\}`)?", line)
+        if m:
+            for name, labels in ((m.group(1), m.group(2)), (m.group(3), m.group(4))):
+                if name and re.search(r"\b(route|status)\b", labels):
+                    names.update({name, f"{name}_bucket", f"{name}_sum", f"{name}_count"})
+    return names
+
+
 def recorded():
     return {r["record"] for p in glob.glob(RULES) for g in yaml.safe_load(open(p))["groups"]
             for r in g["rules"] if "record" in r}
@@ -125,12 +139,16 @@ def main():
     elif cmd == "check-live":
         url = sys.argv[2].rstrip("/") + "/api/v1/label/__name__/values"
         live = set(json.load(urllib.request.urlopen(url, timeout=10))["data"])
-        missing = {n: w for n, w in used().items() if n not in live}
-        for name, where in sorted(missing.items()):
-            print(f"  {name}: not in the live Prometheus; read by {where[0]}", file=sys.stderr)
-        if missing:
+        absent = {n: w for n, w in used().items() if n not in live}
+        later = {n for n in absent if n in documented_open()}
+        for name in sorted(later):
+            print(f"  {name}: not scraped yet (its series appear with their first route/status)")
+        for name, where in sorted(absent.items()):
+            if name not in later:
+                print(f"  {name}: not in the live Prometheus; read by {where[0]}", file=sys.stderr)
+        if len(absent) > len(later):
             sys.exit(1)
-        print(f"{len(used())} metric names read by {len(expressions())} expressions, all in the live Prometheus")
+        print(f"{len(used()) - len(absent)} of the {len(used())} metric names read by {len(expressions())} expressions are in the live Prometheus")
     else:
         sys.exit(__doc__)
 
