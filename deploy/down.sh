@@ -51,5 +51,10 @@ for prog in query-api command-api projector; do
 done
 stop_legacy
 [ "${1:-}" = "--programs-only" ] && exit 0
+# What up.d started beside the programs: one file each.
+for part in "$here"/down.d/*.sh; do
+  [ -e "$part" ] || continue
+  bash "$part" || echo "down: $(basename "$part") failed" >&2
+done
 [ -f "$RUN_DIR/pgbouncer.dir" ] && stop_pid "$(cat "$RUN_DIR/pgbouncer.dir")/pgbouncer.pid"
 echo "down: stopped"

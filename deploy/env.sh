@@ -34,6 +34,10 @@ export QUERY_API_PORT_MIN=${QUERY_API_PORT_MIN:-8200} QUERY_API_PORT_MAX=${QUERY
 export PROJECTOR_PORT_MIN=${PROJECTOR_PORT_MIN:-8300} PROJECTOR_PORT_MAX=${PROJECTOR_PORT_MAX:-8319}
 # The first port of each range (the first instance, when it runs there).
 export COMMAND_API_PORT=$COMMAND_API_PORT_MIN QUERY_API_PORT=$QUERY_API_PORT_MIN PROJECTOR_PORT=$PROJECTOR_PORT_MIN
+# Monitoring on loopback (deploy/monitoring.sh, docs/operations.md): Prometheus and the
+# exporters, on their usual ports.
+export PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090} REDIS_EXPORTER_PORT=${REDIS_EXPORTER_PORT:-9121}
+export POSTGRES_EXPORTER_PORT=${POSTGRES_EXPORTER_PORT:-9187} PGBOUNCER_EXPORTER_PORT=${PGBOUNCER_EXPORTER_PORT:-9127}
 # The operator's environment of the running store, written by deploy/up.sh:
 #   set -a; . ~/.vitrine/store.env; set +a
 export STORE_ENV=${STORE_ENV:-$VITRINE_HOME/store.env}

@@ -83,6 +83,20 @@ instance_ports() {
 
 instance_count() { instance_ports "$1" | wc -l; }
 
+# Prometheus finds the instances here (deploy/monitoring.sh): one file_sd file per
+# program, rewritten whenever one starts or stops, leaving out the ports given (those
+# about to stop), so that scaling needs no edit of Prometheus's configuration.
+PROM_TARGETS_DIR="$RUN_DIR/prometheus/targets"
+write_targets() {
+  local prog=$1 exclude=" ${*:2} " p list=""
+  for p in $(instance_ports "$prog"); do
+    [[ "$exclude" == *" $p "* ]] || list="$list${list:+,}\"127.0.0.1:$p\""
+  done
+  mkdir -p "$PROM_TARGETS_DIR"
+  printf '[{"targets": [%s]}]\n' "$list" >"$PROM_TARGETS_DIR/$prog.json.next"
+  mv "$PROM_TARGETS_DIR/$prog.json.next" "$PROM_TARGETS_DIR/$prog.json"
+}
+
 # What holds TCP port $1 (listening, any address), or nothing when it is free.
 port_holder() {
   local out
@@ -158,6 +172,7 @@ start_instance() {
     stop_instances "$prog" "$port" >/dev/null 2>&1 || true
     die "port $port answers /readyz, but not from the $prog just started (pid $child): held by $(port_holder "$port"); stopped it again"
   fi
+  write_targets "$prog"
   say "$prog ready on 127.0.0.1:$port (pid $child)"
 }
 
@@ -166,6 +181,7 @@ start_instance() {
 stop_instances() {
   local prog=$1; shift
   local port sups=() kids=() pid
+  write_targets "$prog" "$@"
   for port in "$@"; do
     pid=$(cat "$INST_DIR/$prog-$port.pid" 2>/dev/null || true)
     [ -n "$pid" ] && sups+=("$pid") && kill -TERM "$pid" 2>/dev/null

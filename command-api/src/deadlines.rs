@@ -29,7 +29,8 @@ pub fn spawn(app: AppState) -> JoinHandle<()> {
                 Ok(Some(_)) => continue, // more may be due
                 Ok(None) => {}
                 Err(e) => {
-                    metrics::counter!("vitrine_order_deadline_errors_total").increment(1);
+                    metrics::counter!(vitrine_runtime::metric::ORDER_DEADLINE_ERRORS_TOTAL)
+                        .increment(1);
                     tracing::warn!(error = %e, "could not act on a payment deadline; retrying");
                 }
             }
@@ -81,7 +82,7 @@ pub async fn expire_one(app: &AppState) -> Result<Option<Outcome>, ApiError> {
     tx.commit().await?;
     if let Some(appends) = appends {
         crate::pipeline::after_commit::<OrderAggregate>(app, &appends);
-        metrics::counter!("vitrine_orders_expired_total").increment(1);
+        metrics::counter!(vitrine_runtime::metric::ORDERS_EXPIRED_TOTAL).increment(1);
         tracing::info!(%order_id, "an unpaid order expired; its stock returned");
     }
     Ok(Some(outcome))

@@ -64,7 +64,7 @@ impl Idempotency {
             response,
         ) {
             (Some(status), Some(body)) => {
-                metrics::counter!("vitrine_idempotent_replays_total").increment(1);
+                metrics::counter!(vitrine_runtime::metric::IDEMPOTENT_REPLAYS_TOTAL).increment(1);
                 Ok(Some(CommandOk { status, body }))
             }
             // Committed rows always carry their answer; this is a defect, not input.

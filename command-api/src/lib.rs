@@ -69,6 +69,8 @@ pub struct AppState {
 impl AppState {
     /// The secrets must be set: [`run`] checks them ([`Config::check_secrets`]), tests set them.
     pub fn new(pool: PgPool, config: Config, metrics: PrometheusHandle) -> Self {
+        // Every metric exported from the first scrape (docs/metrics.md).
+        vitrine_runtime::metric::register(vitrine_runtime::metric::Program::CommandApi);
         let required = "secrets are set (Config::check_secrets, or by the test)";
         let signer = SessionSigner::new(config.session_secret.clone().expect(required))
             .with_previous(config.session_secret_previous.clone());

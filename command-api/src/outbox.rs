@@ -202,7 +202,7 @@ pub async fn ensure_topic(config: &RelayConfig) -> anyhow::Result<()> {
 }
 
 async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>, wake: Arc<Notify>) {
-    metrics::gauge!("vitrine_relay_is_leader").set(0.0);
+    metrics::gauge!(vitrine_runtime::metric::RELAY_IS_LEADER).set(0.0);
     // A standby keeps its connection between attempts (a new backend every second
     // would cost the idle store more than the attempt itself).
     let mut standby: Option<PgConnection> = None;
@@ -211,7 +211,7 @@ async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>, wake: A
             Ok(Some(mut lock_conn)) => {
                 tracing::info!(topic = %config.kafka_topic, "relay: leader");
                 leader.store(true, Ordering::SeqCst);
-                metrics::gauge!("vitrine_relay_is_leader").set(1.0);
+                metrics::gauge!(vitrine_runtime::metric::RELAY_IS_LEADER).set(1.0);
                 let listener =
                     match LockTarget::new(&pool, config.database_direct_url.as_deref()).options() {
                         Ok(options) => Some(Listener::spawn(
@@ -234,7 +234,7 @@ async fn run(config: RelayConfig, pool: PgPool, leader: Arc<AtomicBool>, wake: A
                 };
                 drop(listener);
                 leader.store(false, Ordering::SeqCst);
-                metrics::gauge!("vitrine_relay_is_leader").set(0.0);
+                metrics::gauge!(vitrine_runtime::metric::RELAY_IS_LEADER).set(0.0);
                 tracing::warn!(error = %reason, "relay: lost leadership");
             }
             Ok(None) => {}
@@ -348,7 +348,7 @@ async fn check_leader(pool: &PgPool, lock_conn: &mut PgConnection) -> anyhow::Re
         .fetch_one(pool)
         .await
     {
-        metrics::gauge!("vitrine_outbox_depth_events").set(depth as f64);
+        metrics::gauge!(vitrine_runtime::metric::OUTBOX_DEPTH_EVENTS).set(depth as f64);
     }
     Ok(())
 }
@@ -399,9 +399,11 @@ async fn relay_batch(
         .bind(wakeup::PUBLISHED_CHANNEL)
         .execute(pool)
         .await?;
-        metrics::counter!("vitrine_relay_published_events_total").increment(acked.len() as u64);
+        metrics::counter!(vitrine_runtime::metric::RELAY_PUBLISHED_EVENTS_TOTAL)
+            .increment(acked.len() as u64);
         if let Some(last) = acked.iter().max() {
-            metrics::gauge!("vitrine_relay_last_published_position").set(*last as f64);
+            metrics::gauge!(vitrine_runtime::metric::RELAY_LAST_PUBLISHED_POSITION)
+                .set(*last as f64);
         }
     }
     if failures > 0 {

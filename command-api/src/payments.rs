@@ -29,7 +29,7 @@ pub fn verify(app: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Ap
     let now = chrono::Utc::now().timestamp();
     let tolerance = app.config.orders.webhook_tolerance();
     payment::verify(secret, header, body, now, tolerance).map_err(|e| {
-        metrics::counter!("vitrine_payment_webhooks_refused_total", "reason" => reason(e))
+        metrics::counter!(vitrine_runtime::metric::PAYMENT_WEBHOOKS_REFUSED_TOTAL, "reason" => reason(e))
             .increment(1);
         ApiError::Unauthorized(match e {
             SignatureError::Missing => "the Vitrine-Signature header is missing",

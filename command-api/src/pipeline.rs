@@ -152,7 +152,12 @@ pub trait Aggregate {
 }
 
 /// Runs one command of aggregate `A` (see the module doc for the steps).
-#[tracing::instrument(skip_all, fields(aggregate = std::any::type_name::<A>()))]
+/// Its span names the correlation id its events carry (the request id when the client's
+/// was a UUID), the id the projector's lines of these events name too.
+#[tracing::instrument(skip_all, fields(
+    aggregate = std::any::type_name::<A>(),
+    correlation_id = %context.headers.correlation_id,
+))]
 pub async fn execute<A: Aggregate>(
     app: &AppState,
     context: Context,

@@ -280,7 +280,7 @@ pub async fn consume(
                 last_watch = Instant::now();
                 let high = high_watermarks(&consumer, topic, ownership.owned()).await;
                 let lag = watchdog.lag(&high);
-                metrics::gauge!("vitrine_projector_lag_messages").set(lag as f64);
+                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_LAG_MESSAGES).set(lag as f64);
                 if lag > 0 && fetching.idle {
                     tracing::debug!(lag, "messages waiting while idle (a notice was lost)");
                     reassign = true;
@@ -290,7 +290,8 @@ pub async fn consume(
                     Verdict::Stalled { reason, seek } => {
                         if seek {
                             tracing::error!(%reason, "projector stalled: seeking every partition again");
-                            metrics::counter!("vitrine_projector_stalls_total").increment(1);
+                            metrics::counter!(vitrine_runtime::metric::PROJECTOR_STALLS_TOTAL)
+                                .increment(1);
                             reassign = true;
                         }
                         health.set_stalled(Some(reason));
@@ -373,8 +374,14 @@ pub async fn consume(
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "batch failed; retrying");
-                    metrics::counter!("vitrine_projector_batch_failures_total").increment(1);
+                    tracing::warn!(
+                        error = %e,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        correlation_ids = %crate::apply::correlation_ids(&items),
+                        "batch failed; retrying"
+                    );
+                    metrics::counter!(vitrine_runtime::metric::PROJECTOR_BATCH_FAILURES_TOTAL)
+                        .increment(1);
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {},
                         _ = shutdown.changed() => {

@@ -121,9 +121,15 @@ async fn follow_live(pool: PgPool, mut shutdown: watch::Receiver<bool>) {
                 tracing::info!(version = v, "following read-model version");
             }
             if let Ok((applied, max, dead)) = store::progress::progress(&pool, v).await {
-                metrics::gauge!("vitrine_projector_position").set(applied as f64);
-                metrics::gauge!("vitrine_projector_lag_events").set((max - applied).max(0) as f64);
-                metrics::gauge!("vitrine_projector_dead_letters_open").set(dead as f64);
+                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_POSITION).set(applied as f64);
+                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_LAG_EVENTS)
+                    .set((max - applied).max(0) as f64);
+                metrics::gauge!(vitrine_runtime::metric::PROJECTOR_DEAD_LETTERS_OPEN)
+                    .set(dead as f64);
+                if let Ok(age) = store::progress::oldest_waiting_age(&pool, applied).await {
+                    metrics::gauge!(vitrine_runtime::metric::PROJECTOR_LAG_SECONDS)
+                        .set(age.max(0.0));
+                }
             }
         }
         tokio::select! {
@@ -141,6 +147,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let metrics = vitrine_runtime::telemetry::install_metrics();
+    // Every metric exported from the first scrape (docs/metrics.md).
+    vitrine_runtime::metric::register(vitrine_runtime::metric::Program::Projector);
     let pool = connect_db(&config).await?;
     vitrine_runtime::migrate(&pool, config.database_direct_url.as_deref()).await?;
     let redis_client = redis::Client::open(config.redis_url.as_str())?;

@@ -62,7 +62,8 @@ impl Ownership {
             self.conn = None;
             self.owned.clear();
         }
-        metrics::gauge!("vitrine_projector_partitions_owned").set(self.owned.len() as f64);
+        metrics::gauge!(vitrine_runtime::metric::PROJECTOR_PARTITIONS_OWNED)
+            .set(self.owned.len() as f64);
         self.owned != before
     }
 

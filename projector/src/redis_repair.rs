@@ -368,13 +368,14 @@ async fn repair_round<C: ConnectionLike>(
             ms = started.elapsed().as_millis() as u64,
             "Redis had no read models: refilled from PostgreSQL"
         );
-        metrics::counter!("vitrine_projector_redis_refills_total").increment(1);
+        metrics::counter!(vitrine_runtime::metric::PROJECTOR_REDIS_REFILLS_TOTAL).increment(1);
     }
     let settled = drain_owed(pool, redis, prefix).await?;
     if settled > 0 {
         tracing::info!(batches = settled, "owed Redis writes settled");
     }
-    metrics::gauge!("vitrine_projector_redis_owed_batches").set(owed_count(pool).await? as f64);
+    metrics::gauge!(vitrine_runtime::metric::PROJECTOR_REDIS_OWED_BATCHES)
+        .set(owed_count(pool).await? as f64);
     Ok((refilled, settled))
 }
 

@@ -21,7 +21,11 @@ pub struct Health {
 impl Health {
     pub fn set_stalled(&self, reason: Option<String>) {
         self.stalled.store(reason.is_some(), Ordering::SeqCst);
-        metrics::gauge!("vitrine_projector_stalled").set(if reason.is_some() { 1.0 } else { 0.0 });
+        metrics::gauge!(vitrine_runtime::metric::PROJECTOR_STALLED).set(if reason.is_some() {
+            1.0
+        } else {
+            0.0
+        });
         if let Ok(mut r) = self.reason.lock() {
             *r = reason.unwrap_or_default();
         }

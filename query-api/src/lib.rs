@@ -138,6 +138,8 @@ pub async fn start(config: &Config) -> anyhow::Result<(AppState, Background)> {
         tokio::spawn(redis.clone().supervise(Duration::from_millis(500))),
         tokio::spawn(updates.clone().run(redis.clone(), live_rx.clone())),
     ];
+    // Every metric exported from the first scrape (docs/metrics.md).
+    vitrine_runtime::metric::register(vitrine_runtime::metric::Program::QueryApi);
     let state = AppState(Arc::new(Shared {
         store: Store::new(pool, redis, Duration::from_secs(config.search_ttl_secs)),
         live: live_rx,

@@ -36,16 +36,16 @@ impl Lookups {
     /// template, as in `vitrine_http_requests_total`).
     pub fn record(&self, route: &str) {
         let route = route.to_owned();
-        metrics::counter!("vitrine_query_redis_commands_total", "route" => route.clone())
+        metrics::counter!(vitrine_runtime::metric::QUERY_REDIS_COMMANDS_TOTAL, "route" => route.clone())
             .increment(self.redis.into());
-        metrics::counter!("vitrine_query_sql_statements_total", "route" => route.clone())
+        metrics::counter!(vitrine_runtime::metric::QUERY_SQL_STATEMENTS_TOTAL, "route" => route.clone())
             .increment(self.sql.into());
         if self.hits > 0 {
-            metrics::counter!("vitrine_cache_hits_total", "route" => route.clone())
+            metrics::counter!(vitrine_runtime::metric::CACHE_HITS_TOTAL, "route" => route.clone())
                 .increment(self.hits.into());
         }
         if self.misses > 0 {
-            metrics::counter!("vitrine_cache_misses_total", "route" => route.clone())
+            metrics::counter!(vitrine_runtime::metric::CACHE_MISSES_TOTAL, "route" => route.clone())
                 .increment(self.misses.into());
         }
     }

@@ -242,7 +242,7 @@ pub async fn append(
     sqlx::query_with(&sql, rows.arguments()?)
         .execute(conn)
         .await?;
-    metrics::counter!("vitrine_events_appended_total").increment(rows.len() as u64);
+    metrics::counter!(crate::metric::EVENTS_APPENDED_TOTAL).increment(rows.len() as u64);
     Ok(())
 }
 

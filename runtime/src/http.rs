@@ -260,6 +260,50 @@ pub fn route_label(request: &Request) -> String {
     }
 }
 
+/// One id per HTTP request (tower-http's request-id layers): the client's `x-request-id`
+/// when it sent one, else a new UUID v7 (command-api records the request id as its
+/// events' correlation id, so the projector's lines of the same command carry it);
+/// echoed in the response's `x-request-id`, and a field of the request's span, so every
+/// log line of the request names it. Both programs wrap their routers with it.
+pub fn request_ids<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::TraceLayer;
+    // Layers wrap outside-in: the id is set first, then the span opens, then the
+    // response gets the id back.
+    router
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(UuidV7))
+}
+
+/// The span of one request: method, path (never the query string: searches and tokens)
+/// and the request id.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+}
+
+/// The response header that echoes the request id.
+pub const REQUEST_ID: &str = "x-request-id";
+
+#[derive(Debug, Clone, Copy)]
+struct UuidV7;
+
+impl tower_http::request_id::MakeRequestId for UuidV7 {
+    fn make_request_id<B>(
+        &mut self,
+        _: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
 /// Counts every answer and its latency per method and route (`vitrine_http_*`); both
 /// programs wrap their routers with it (`axum::middleware::from_fn(track)`).
 pub async fn track(request: Request, next: Next) -> Response {
@@ -272,8 +316,8 @@ pub async fn track(request: Request, next: Next) -> Response {
         ("route", route),
         ("status", response.status().as_u16().to_string()),
     ];
-    metrics::counter!("vitrine_http_requests_total", &labels).increment(1);
-    metrics::histogram!("vitrine_http_request_duration_seconds", &labels[..2])
+    metrics::counter!(crate::metric::HTTP_REQUESTS_TOTAL, &labels).increment(1);
+    metrics::histogram!(crate::metric::HTTP_REQUEST_DURATION_SECONDS, &labels[..2])
         .record(started.elapsed().as_secs_f64());
     response
 }

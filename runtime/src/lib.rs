@@ -6,7 +6,9 @@
 //! advisory locks, and the HTTP contract's common parts.
 //!
 //! Layout:
-//! - [`telemetry`]: tracing, the Prometheus recorder, the shutdown signal, pool gauges;
+//! - [`telemetry`]: tracing (text or JSON logs), the Prometheus recorder, the shutdown
+//!   signal, pool gauges;
+//! - [`metric`]: every metric's name, type and labels, once (`docs/metrics.md`);
 //! - [`MIGRATOR`], [`migrate`]: the migrations of `migrations/`, embedded;
 //! - [`event_store`]: the `events` table: appending (with outbox rows), reading a stream,
 //!   a range of a stream, pages by position, snapshots; its column list and the row →
@@ -27,6 +29,7 @@ pub mod event_store;
 pub mod http;
 pub mod kafka;
 pub mod locks;
+pub mod metric;
 pub mod openapi;
 pub mod secrets;
 pub mod telemetry;

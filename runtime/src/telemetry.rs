@@ -5,10 +5,32 @@
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Safe to call twice.
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). `LOG_FORMAT=json` writes one
+/// JSON object per line, with the fields of the spans it happened in (an HTTP request's
+/// `request_id`, a projector batch's `correlation_ids`), for a log shipper; otherwise
+/// (`text`, the default) the human format, coloured only on a terminal (the deploy
+/// scripts write logs to files). Safe to call twice.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let format = std::env::var("LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if format.eq_ignore_ascii_case("json") {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
+    if !format.is_empty() && !["json", "text"].contains(&format.to_ascii_lowercase().as_str()) {
+        tracing::warn!(LOG_FORMAT = %format, "unknown LOG_FORMAT (json or text): writing text");
+    }
 }
 
 /// Installs the process-wide metrics recorder and returns the handle `/metrics` renders.
@@ -56,8 +78,9 @@ pub async fn shutdown_signal() {
 pub fn record_pool(pool: &sqlx::PgPool) {
     let size = f64::from(pool.size());
     let idle = pool.num_idle() as f64;
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "in_use").set((size - idle).max(0.0));
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "idle").set(idle);
-    metrics::gauge!("vitrine_db_pool_connections", "state" => "max")
+    metrics::gauge!(crate::metric::DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set((size - idle).max(0.0));
+    metrics::gauge!(crate::metric::DB_POOL_CONNECTIONS, "state" => "idle").set(idle);
+    metrics::gauge!(crate::metric::DB_POOL_CONNECTIONS, "state" => "max")
         .set(f64::from(pool.options().get_max_connections()));
 }

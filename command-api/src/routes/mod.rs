@@ -37,15 +37,15 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn app(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
     let timeout = state.config.limits.request_timeout();
-    documented()
+    let router = documented()
         .0
         .fallback(|| async { ApiError::NotFound("resource") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             deadline(timeout, req, next)
         }))
-        .layer(middleware::from_fn(vitrine_runtime::http::track))
-        .with_state(state)
+        .layer(middleware::from_fn(vitrine_runtime::http::track));
+    vitrine_runtime::http::request_ids(router).with_state(state)
 }
 
 /// Answers 503 problem+json with `Retry-After` when a request runs over `timeout`

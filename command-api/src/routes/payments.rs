@@ -132,6 +132,7 @@ pub async fn webhook(
             ApiError::NotFound(_) => ApiError::BadRequest("data.order_id: no such order".into()),
             other => other,
         })?;
-    metrics::counter!("vitrine_payment_webhooks_applied_total", "type" => kind).increment(1);
+    metrics::counter!(vitrine_runtime::metric::PAYMENT_WEBHOOKS_APPLIED_TOTAL, "type" => kind)
+        .increment(1);
     Ok(answer)
 }

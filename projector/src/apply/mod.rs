@@ -142,7 +142,29 @@ pub async fn apply_live_batch<C: redis::aio::ConnectionLike>(
     apply(pool, redis, prefix, Target::Live, items, &[], offsets).await
 }
 
-#[tracing::instrument(skip_all, fields(events = items.len(), ?target))]
+/// The correlation ids of a batch's events (one per command that caused them), for its
+/// span: a command's `x-request-id` is its events' correlation id, so an operator finds
+/// the projector's lines of a request by it. At most 8, then "…".
+pub(crate) fn correlation_ids(items: &[Incoming]) -> String {
+    let mut ids: Vec<String> = Vec::new();
+    for item in items {
+        if let Incoming::Event(e) = item {
+            if let Some(id) = e.metadata.correlation_id {
+                let id = id.to_string();
+                if !ids.contains(&id) {
+                    if ids.len() == 8 {
+                        ids.push("…".to_owned());
+                        break;
+                    }
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids.join(",")
+}
+
+#[tracing::instrument(skip_all, fields(events = items.len(), ?target, correlation_ids = %correlation_ids(items)))]
 async fn apply<C: redis::aio::ConnectionLike>(
     pool: &PgPool,
     redis: &mut C,
@@ -199,13 +221,36 @@ async fn apply<C: redis::aio::ConnectionLike>(
     };
     write::to_redis(pool, redis, prefix, version, &written, &mut report).await;
 
-    metrics::counter!("vitrine_projector_applied_events_total").increment(report.applied);
-    metrics::counter!("vitrine_projector_dead_letters_total").increment(written.new_letters);
-    metrics::counter!("vitrine_projector_docs_written_total").increment(report.docs as u64);
-    metrics::histogram!("vitrine_projector_batch_duration_seconds")
+    metrics::counter!(vitrine_runtime::metric::PROJECTOR_APPLIED_EVENTS_TOTAL)
+        .increment(report.applied);
+    metrics::counter!(vitrine_runtime::metric::PROJECTOR_DEAD_LETTERS_TOTAL)
+        .increment(written.new_letters);
+    metrics::counter!(vitrine_runtime::metric::PROJECTOR_DOCS_WRITTEN_TOTAL)
+        .increment(report.docs as u64);
+    metrics::histogram!(vitrine_runtime::metric::PROJECTOR_BATCH_DURATION_SECONDS)
         .record(started.elapsed().as_secs_f64());
+    if matches!(target, Target::Live) {
+        // Write -> readable: each event from its recording to both stores written.
+        let now = chrono::Utc::now();
+        for item in items {
+            if let Incoming::Event(e) = item {
+                let delay =
+                    (now - e.recorded_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+                metrics::histogram!(vitrine_runtime::metric::PROJECTOR_EVENT_DELAY_SECONDS)
+                    .record(delay.max(0.0));
+                tracing::debug!(
+                    position = e.position,
+                    stream_id = %e.stream_id,
+                    event_type = %e.event_type,
+                    correlation_id = %e.metadata.correlation_id.map(|c| c.to_string()).unwrap_or_default(),
+                    delay_seconds = delay,
+                    "event readable"
+                );
+            }
+        }
+    }
     if report.position > 0 {
-        metrics::gauge!("vitrine_projector_position").set(report.position as f64);
+        metrics::gauge!(vitrine_runtime::metric::PROJECTOR_POSITION).set(report.position as f64);
     }
     Ok(report)
 }

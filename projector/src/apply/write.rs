@@ -95,7 +95,8 @@ pub async fn to_redis<C: ConnectionLike>(
         }
         Err(error) => {
             tracing::warn!(%error, docs = written.docs.len(), "Redis write failed; owed until Redis answers");
-            metrics::counter!("vitrine_projector_redis_write_failures_total").increment(1);
+            metrics::counter!(vitrine_runtime::metric::PROJECTOR_REDIS_WRITE_FAILURES_TOTAL)
+                .increment(1);
             report.redis_owed = written.docs.len();
             redis_repair::wake();
         }

@@ -48,6 +48,18 @@ pub async fn progress(pool: &PgPool, version: i32) -> sqlx::Result<(i64, i64, i6
     .await
 }
 
+/// Seconds since the oldest event after `applied` was recorded (its transaction began),
+/// 0 when none waits: the projection's lag in time.
+pub async fn oldest_waiting_age(pool: &PgPool, applied: i64) -> sqlx::Result<f64> {
+    sqlx::query_scalar(
+        "SELECT coalesce(extract(epoch FROM now() - (
+             SELECT recorded_at FROM events WHERE position > $1 ORDER BY position LIMIT 1))::float8, 0)",
+    )
+    .bind(applied)
+    .fetch_one(pool)
+    .await
+}
+
 /// An event the projector could not apply.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {

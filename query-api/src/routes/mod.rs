@@ -47,7 +47,7 @@ pub fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// Every route, each request bounded by `timeout` (503 past it) and counted.
 pub fn router(timeout: std::time::Duration) -> Router<AppState> {
-    documented()
+    let router = documented()
         .0
         .fallback(not_found)
         .layer(axum::middleware::from_fn(
@@ -56,7 +56,8 @@ pub fn router(timeout: std::time::Duration) -> Router<AppState> {
             },
         ))
         .layer(axum::middleware::from_fn(http::record_lookups))
-        .layer(axum::middleware::from_fn(vitrine_runtime::http::track))
+        .layer(axum::middleware::from_fn(vitrine_runtime::http::track));
+    vitrine_runtime::http::request_ids(router)
 }
 
 async fn not_found() -> Response {

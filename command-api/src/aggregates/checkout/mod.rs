@@ -147,7 +147,7 @@ impl Aggregate for CheckoutAggregate {
     }
 
     fn committed(_: &[StreamAppend]) {
-        metrics::counter!("vitrine_orders_placed_total").increment(1);
+        metrics::counter!(vitrine_runtime::metric::ORDERS_PLACED_TOTAL).increment(1);
     }
 }
 
