@@ -16,7 +16,8 @@
 //!    in one order and committed in another, so "position > last seen" would miss an
 //!    event whose transaction committed late; transaction-id visibility does not.
 //! 4. **Gate**: the new version is compared with a fresh fold of exactly the events in
-//!    the last snapshot ([`verify::verify_at`]); a difference stops the rebuild.
+//!    the last snapshot ([`verify::gate`]); a difference stops the rebuild (a document
+//!    absent from Redis is a cold cache entry, not a difference).
 //! 5. **Flip** `rm_live` under the flip lock: it waits for live batches still applying to
 //!    the old version (they hold the lock shared), and every later batch reads the new
 //!    version. One catch-up round after the flip therefore takes in everything committed
@@ -194,15 +195,15 @@ async fn build(
 
     if opts.gate {
         let gate = Instant::now();
-        let diffs = verify::verify_at(pool, redis_url, prefix, version, Some(&snapshot)).await?;
+        let (differing, first) =
+            verify::gate(pool, redis_url, prefix, version, &snapshot, 10).await?;
         report.gate_secs = gate.elapsed().as_secs_f64();
-        if !diffs.is_empty() {
-            for d in diffs.iter().take(10) {
+        if differing > 0 {
+            for d in &first {
                 tracing::error!("{d}");
             }
             anyhow::bail!(
-                "gate: version {version} differs from a fresh fold in {} document(s); not flipped",
-                diffs.len()
+                "gate: version {version} differs from a fresh fold in {differing} document(s); not flipped"
             );
         }
     }

@@ -201,6 +201,39 @@ pub async fn verify_at(
     Ok(diffs)
 }
 
+/// What a rebuild's gate found: how many documents differ from a fresh fold of the
+/// events visible in `snapshot` and the first few differences. Unlike [`verify_at`], a
+/// document absent from Redis is not a difference: Redis is a cache with a memory limit,
+/// which on a store larger than it evicts carts and other documents with a lifetime
+/// (`docs/read-models.md`), and query-api reads those from PostgreSQL. Memory holds
+/// `keep` differences, not all of them.
+pub async fn gate(
+    pool: &PgPool,
+    redis_url: &str,
+    prefix: &str,
+    version: i32,
+    snapshot: &str,
+    keep: usize,
+) -> anyhow::Result<(u64, Vec<Difference>)> {
+    let mut count = 0u64;
+    let mut first = Vec::new();
+    compare_history(pool, redis_url, prefix, version, Some(snapshot), |c| {
+        let diffs: Vec<Difference> = c
+            .differences()
+            .into_iter()
+            .filter(|d| !d.is_absent_from_redis())
+            .collect();
+        if !diffs.is_empty() {
+            count += 1;
+            if first.len() < keep {
+                first.extend(diffs);
+            }
+        }
+    })
+    .await?;
+    Ok((count, first))
+}
+
 /// One document as expected and as found in both stores.
 #[derive(Debug, Clone)]
 struct Compared {

@@ -1283,3 +1283,49 @@ async fn a_rebuild_folding_history_in_small_parts_renders_what_the_live_path_ren
     );
     assert_verified(&pool, &h.prefix, 2).await;
 }
+
+#[tokio::test]
+async fn the_gate_flips_a_version_whose_carts_redis_evicted_but_postgres_holds() {
+    let mut h = Harness::new().await;
+    let pool = h.db.pool.clone();
+    let (recs, _, _) = seed_shop(&pool, 10, 10).await;
+    project_live(&mut h, &recs).await;
+
+    // Redis at its memory limit evicts documents with a lifetime (carts): the new
+    // version's cart is then absent from Redis, a cold cache entry query-api fills from
+    // PostgreSQL, not a wrong document
+    let hold = hold_rebuild_before_its_last_write(&pool).await;
+    let task = spawn_rebuild(&pool, &h.prefix, options(Duration::ZERO, None));
+    let version = wait_half_built(&pool, &h.prefix).await;
+    let cart: String = sqlx::query_scalar(
+        "SELECT key FROM rm_docs WHERE rm_version = $1 AND key LIKE 'cart:%' LIMIT 1",
+    )
+    .bind(version)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut redis = vitrine_testkit::redis().await;
+    let removed: i64 = redis::cmd("DEL")
+        .arg(RedisKeys::new(&h.prefix, version).key(&cart))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    hold.rollback().await.unwrap();
+
+    let report = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the rebuild ends")
+        .unwrap()
+        .expect("the gate lets a cold cache entry through");
+    assert_eq!(report.version, version);
+    assert_eq!(live_version(&pool).await, version);
+    let in_pg: Option<String> =
+        sqlx::query_scalar("SELECT doc FROM rm_docs WHERE rm_version = $1 AND key = $2")
+            .bind(version)
+            .bind(&cart)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(in_pg.is_some(), "PostgreSQL holds the cart");
+}
