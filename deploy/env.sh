@@ -12,6 +12,11 @@ done
 export PATH
 
 export VITRINE_HOME=${VITRINE_HOME:-$HOME/.vitrine}           # build cache, broker, logs: outside the clone
+# The Python of the store's scripts and tests (deploy/install.d/00-python.sh makes it):
+# first on PATH, so `python3` and `pip` are the venv's.
+export VITRINE_VENV=${VITRINE_VENV:-$VITRINE_HOME/venv}
+case ":$PATH:" in *":$VITRINE_VENV/bin:"*) ;; *) PATH="$VITRINE_VENV/bin:$PATH" ;; esac
+export PATH
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$VITRINE_HOME/target}
 export VITRINE_LOGS=${VITRINE_LOGS:-$VITRINE_HOME/logs}
 export TANSU_BIN=${TANSU_BIN:-$VITRINE_HOME/tansu/bin/tansu}
