@@ -68,15 +68,18 @@ impl History {
         snapshot: Option<&str>,
         part_events: usize,
     ) -> anyhow::Result<History> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
+        // A connection of its own, closed (never returned to the pool) when the reader
+        // ends: a reader stopped halfway leaves its query streaming and its transaction
+        // open, which a pooled connection would carry to its next user.
+        let mut tx = pool.acquire().await?.detach();
+        sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut tx)
             .await?;
         let snapshot: String = match snapshot {
             Some(s) => s.to_owned(),
             None => {
                 sqlx::query_scalar("SELECT pg_current_snapshot()::text")
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut tx)
                     .await?
             }
         };
@@ -84,7 +87,7 @@ impl History {
             "SELECT count(*) FROM events WHERE pg_visible_in_snapshot(tx_id, $1::pg_snapshot)",
         )
         .bind(&snapshot)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         let (parts_tx, parts) = mpsc::channel(Self::PARTS_AHEAD);
         let at = snapshot.clone();
@@ -137,7 +140,8 @@ impl History {
                     let _ = parts_tx.send(Part::Sessions { world, events }).await;
                 }
             }
-            tx.commit().await?;
+            sqlx::query("COMMIT").execute(&mut tx).await?;
+            sqlx::Connection::close(tx).await?;
             Ok(folded)
         });
         Ok(History {
@@ -149,9 +153,17 @@ impl History {
     }
 
     /// Waits for the reader once every part was received.
-    pub async fn finish(self) -> anyhow::Result<Folded> {
-        drop(self.parts);
-        self.task.await?
+    pub async fn finish(mut self) -> anyhow::Result<Folded> {
+        let (_, closed) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.parts, closed));
+        (&mut self.task).await?
+    }
+}
+
+impl Drop for History {
+    /// A history given up (an error, or a rebuild stopped) stops its reader too.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
