@@ -211,10 +211,15 @@ pub struct Expected {
 }
 
 impl Expected {
-    /// Starts folding the events visible in `snapshot` (all when `None`).
-    pub async fn read(pool: &PgPool, snapshot: Option<&str>) -> anyhow::Result<Expected> {
+    /// Starts folding the events visible in `snapshot` (all when `None`) in parts of
+    /// about `part_events` events.
+    pub async fn read(
+        pool: &PgPool,
+        snapshot: Option<&str>,
+        part_events: usize,
+    ) -> anyhow::Result<Expected> {
         Ok(Expected {
-            history: History::read(pool, snapshot, PART_EVENTS).await?,
+            history: History::read(pool, snapshot, part_events).await?,
             catalog: None,
             co: CoPurchases::default(),
             done: false,

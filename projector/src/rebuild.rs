@@ -195,8 +195,16 @@ async fn build(
 
     if opts.gate {
         let gate = Instant::now();
-        let (differing, first) =
-            verify::gate(pool, redis_url, prefix, version, &snapshot, 10).await?;
+        let (differing, first) = verify::gate(
+            pool,
+            redis_url,
+            prefix,
+            version,
+            &snapshot,
+            opts.part_events,
+            10,
+        )
+        .await?;
         report.gate_secs = gate.elapsed().as_secs_f64();
         if differing > 0 {
             for d in &first {

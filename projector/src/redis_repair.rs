@@ -289,6 +289,16 @@ pub async fn mark_whole(
     prefix: &str,
 ) -> anyhow::Result<()> {
     let ours = store_id(pool).await?.to_string();
+    set_marker(redis, prefix, &ours).await
+}
+
+/// Writes the store marker unless one is there (NX: of two instances refilling at the
+/// same time, one sets it).
+async fn set_marker(
+    redis: &mut impl ConnectionLike,
+    prefix: &str,
+    ours: &str,
+) -> anyhow::Result<()> {
     let _: () = redis::cmd("SET")
         .arg(store_marker_key(prefix))
         .arg(ours)
@@ -355,13 +365,7 @@ async fn repair_round<C: ConnectionLike>(
         let live = store::progress::live_version(pool).await?;
         let started = std::time::Instant::now();
         refilled = refill(pool, redis, prefix, live).await?;
-        // NX: a second instance refilling at the same time sets it once
-        let _: () = redis::cmd("SET")
-            .arg(store_marker_key(prefix))
-            .arg(ours)
-            .arg("NX")
-            .query_async(redis)
-            .await?;
+        set_marker(redis, prefix, ours).await?;
         tracing::info!(
             version = live,
             documents = refilled,

@@ -452,15 +452,6 @@ fn recs_doc(world: &World, id: Uuid, scores: BTreeMap<Uuid, u32>) -> String {
     })
 }
 
-/// Every document of a whole world, by doc key (what `verify` expects to find).
-pub fn all_docs(world: &World) -> BTreeMap<String, String> {
-    let mut co = CoPurchases::default();
-    co.add(world);
-    let mut docs = catalog_docs(world, &mut co);
-    docs.extend(session_docs(world));
-    docs
-}
-
 /// The catalog's documents: products, their recommendations (scores from `co`, a whole
 /// history's co-purchases, taken out as they are used), list pages and the category tree.
 pub fn catalog_docs(world: &World, co: &mut CoPurchases) -> BTreeMap<String, String> {

@@ -23,7 +23,7 @@ use redis::aio::ConnectionLike;
 use sqlx::{PgPool, Postgres, Transaction};
 use vitrine_contract::read_model::{RedisKeys, ABSENT_REV};
 
-use crate::history::Expected;
+use crate::history::{Expected, PART_EVENTS};
 
 /// One document that differs from the fresh fold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,9 +194,17 @@ pub async fn verify_at(
     snapshot: Option<&str>,
 ) -> anyhow::Result<Vec<Difference>> {
     let mut diffs = Vec::new();
-    compare_history(pool, redis_url, prefix, version, snapshot, |c| {
-        diffs.extend(c.differences());
-    })
+    compare_history(
+        pool,
+        redis_url,
+        prefix,
+        version,
+        snapshot,
+        PART_EVENTS,
+        |c| {
+            diffs.extend(c.differences());
+        },
+    )
     .await?;
     Ok(diffs)
 }
@@ -213,23 +221,32 @@ pub async fn gate(
     prefix: &str,
     version: i32,
     snapshot: &str,
+    part_events: usize,
     keep: usize,
 ) -> anyhow::Result<(u64, Vec<Difference>)> {
     let mut count = 0u64;
     let mut first = Vec::new();
-    compare_history(pool, redis_url, prefix, version, Some(snapshot), |c| {
-        let diffs: Vec<Difference> = c
-            .differences()
-            .into_iter()
-            .filter(|d| !d.is_absent_from_redis())
-            .collect();
-        if !diffs.is_empty() {
-            count += 1;
-            if first.len() < keep {
-                first.extend(diffs);
+    compare_history(
+        pool,
+        redis_url,
+        prefix,
+        version,
+        Some(snapshot),
+        part_events,
+        |c| {
+            let diffs: Vec<Difference> = c
+                .differences()
+                .into_iter()
+                .filter(|d| !d.is_absent_from_redis())
+                .collect();
+            if !diffs.is_empty() {
+                count += 1;
+                if first.len() < keep {
+                    first.extend(diffs);
+                }
             }
-        }
-    })
+        },
+    )
     .await?;
     Ok((count, first))
 }
@@ -330,6 +347,7 @@ async fn compare_history(
     prefix: &str,
     version: i32,
     snapshot: Option<&str>,
+    part_events: usize,
     mut each: impl FnMut(Compared),
 ) -> anyhow::Result<Others> {
     let keys = RedisKeys::new(prefix, version);
@@ -337,7 +355,7 @@ async fn compare_history(
     let mut conn = redis_conn(redis_url).await?;
     let mut seen = Seen::begin(pool).await?;
     let mut others = Others::default();
-    let mut expected = Expected::read(pool, snapshot).await?;
+    let mut expected = Expected::read(pool, snapshot, part_events).await?;
     while let Some(part) = expected.next().await? {
         let list: Vec<String> = part.keys().cloned().collect();
         for chunk in list.chunks(5_000) {
@@ -649,7 +667,7 @@ pub async fn check(
     let keys = RedisKeys::new(prefix, version);
     let strip = keys.key("");
     let mut tally = Tally::new(options.sample);
-    let others = compare_history(pool, redis_url, prefix, version, None, |c| {
+    let others = compare_history(pool, redis_url, prefix, version, None, PART_EVENTS, |c| {
         let outcome = Outcome::from(&c);
         tally.record(c.key, outcome);
     })
@@ -675,7 +693,7 @@ pub async fn check(
         }
         tokio::time::sleep(options.pause).await;
         let mut expected: BTreeMap<String, String> = BTreeMap::new();
-        let mut fold = Expected::read(pool, None).await?;
+        let mut fold = Expected::read(pool, None, PART_EVENTS).await?;
         while let Some(part) = fold.next().await? {
             expected.extend(part.into_iter().filter(|(k, _)| suspects.contains_key(k)));
         }
